@@ -1,0 +1,215 @@
+// Package fsm is the bridge between Raft and the key space: it decodes
+// committed entries, applies them to kv in batches and feeds the resulting
+// changes to the watch hub. It is deterministic: no clocks, no randomness, no
+// I/O in apply, so every member reaches the same state from the same log.
+package fsm
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/droverhq/drover/raftstore/command"
+	"github.com/droverhq/drover/raftstore/kv"
+	"github.com/droverhq/drover/raftstore/watch"
+)
+
+// FSM implements raft.BatchingFSM over a kv.Store.
+type FSM struct {
+	kv  *kv.Store
+	hub *watch.Hub
+	log *slog.Logger
+
+	// index is the last Raft index handed to this FSM (commands and
+	// configuration entries; Raft keeps no-op and barrier entries to itself).
+	// Read-index waits compare against it, so it must only count entries
+	// every member's FSM sees.
+	index atomic.Uint64
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever index advances
+}
+
+// New returns an FSM applying to store and publishing to hub.
+func New(store *kv.Store, hub *watch.Hub, logger *slog.Logger) *FSM {
+	return &FSM{kv: store, hub: hub, log: logger, changed: make(chan struct{})}
+}
+
+var _ raft.BatchingFSM = (*FSM)(nil)
+
+// Apply applies one entry.
+func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies a batch of committed entries under one kv write lock,
+// then publishes the changes. Responses are *command.Response, or nil for
+// entries that are not commands.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	txns := make([]*command.Txn, 0, len(logs))
+	slots := make([]int, 0, len(logs))
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		t, err := command.Decode(l.Data)
+		if err != nil {
+			var unknown *command.UnknownTypeError
+			if errors.As(err, &unknown) && unknown.Ignorable {
+				f.log.Warn("skipping unknown ignorable command", "index", l.Index, "type", unknown.Type)
+				continue
+			}
+			// Skipping a command we cannot read would silently diverge this
+			// member from the others: stop instead.
+			panic(fmt.Sprintf("raftstore: cannot apply log entry %d: %v", l.Index, err))
+		}
+		txns = append(txns, t)
+		slots = append(slots, i)
+	}
+	if len(txns) > 0 {
+		resps, changes := f.kv.Apply(txns)
+		for j, slot := range slots {
+			out[slot] = resps[j]
+		}
+		f.hub.Publish(changes)
+	}
+	if n := len(logs); n > 0 {
+		f.advance(logs[n-1].Index)
+	}
+	return out
+}
+
+func (f *FSM) advance(index uint64) {
+	f.index.Store(index)
+	f.mu.Lock()
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// Index is the last Raft index applied.
+func (f *FSM) Index() uint64 { return f.index.Load() }
+
+// WaitIndex blocks until the FSM has applied index, or ctx ends.
+func (f *FSM) WaitIndex(ctx context.Context, index uint64) error {
+	for {
+		f.mu.Lock()
+		ch := f.changed
+		f.mu.Unlock()
+		if f.index.Load() >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Snapshot format (version 1):
+//
+//	magic "DRVS", byte version, uvarint index, varint revision, uvarint count,
+//	then count key-value records (command.AppendKeyValue), in key order.
+const snapshotMagic = "DRVS"
+const snapshotVersion = 1
+
+// Snapshot captures an immutable view; Persist streams it.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	// Raft calls Snapshot on the FSM goroutine, so index and view agree.
+	return &snapshot{view: f.kv.View(), index: f.index.Load()}, nil
+}
+
+type snapshot struct {
+	view  *kv.View
+	index uint64
+}
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	w := bufio.NewWriterSize(sink, 256<<10)
+	hdr := append([]byte(snapshotMagic), snapshotVersion)
+	hdr = binary.AppendUvarint(hdr, s.index)
+	hdr = binary.AppendVarint(hdr, s.view.Revision())
+	hdr = binary.AppendUvarint(hdr, uint64(s.view.Len()))
+	_, err := w.Write(hdr)
+	buf := make([]byte, 0, 1024)
+	s.view.Ascend(func(kv command.KeyValue) bool {
+		buf = command.AppendKeyValue(buf[:0], kv)
+		rec := binary.AppendUvarint(nil, uint64(len(buf)))
+		if _, err = w.Write(rec); err != nil {
+			return false
+		}
+		_, err = w.Write(buf)
+		return err == nil
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() {}
+
+// Restore replaces the state with a snapshot's. Watchers that cannot be
+// continued across the jump are cut off with a compacted error.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	r := bufio.NewReaderSize(rc, 256<<10)
+	magic := make([]byte, len(snapshotMagic)+1)
+	if _, err := io.ReadFull(r, magic); err != nil {
+		return fmt.Errorf("restore snapshot: read header: %w", err)
+	}
+	if string(magic[:4]) != snapshotMagic || magic[4] != snapshotVersion {
+		return fmt.Errorf("restore snapshot: not a drover snapshot (header %q)", magic)
+	}
+	index, err := binary.ReadUvarint(r)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: read index: %w", err)
+	}
+	rev, err := binary.ReadVarint(r)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: read revision: %w", err)
+	}
+	count, err := binary.ReadUvarint(r)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: read count: %w", err)
+	}
+	b := kv.NewBuilder()
+	var buf []byte
+	for i := uint64(0); i < count; i++ {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return fmt.Errorf("restore snapshot: record %d: %w", i, err)
+		}
+		if n > 1<<31 {
+			return fmt.Errorf("restore snapshot: record %d: length %d is corrupt", i, n)
+		}
+		if uint64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return fmt.Errorf("restore snapshot: record %d: %w", i, err)
+		}
+		kv, rest, err := command.DecodeKeyValue(buf)
+		if err != nil || len(rest) != 0 {
+			return fmt.Errorf("restore snapshot: record %d: corrupt", i)
+		}
+		b.Add(kv)
+	}
+	f.kv.Restore(b, rev)
+	f.hub.Reset(rev)
+	f.advance(index)
+	return nil
+}

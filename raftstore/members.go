@@ -1,0 +1,261 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/droverhq/drover/raftstore/command"
+)
+
+// Watch streams every change to key (end empty), [key, end), or every key
+// >= key (end "\x00"), from fromRev (0: from now). Changes older than the
+// member's history give a *CompactedError. Watches are served by this member
+// from its own applied state. Cancel ctx to end the watch.
+func (s *Store) Watch(ctx context.Context, key, end []byte, fromRev int64) (*Watcher, error) {
+	if len(key) == 0 {
+		return nil, ErrEmptyKey
+	}
+	if err := checkRange(key, end); err != nil {
+		return nil, err
+	}
+	if fromRev < 0 {
+		return nil, fmt.Errorf("%w: negative start revision %d", ErrInvalid, fromRev)
+	}
+	if s.closed.Load() {
+		return nil, ErrShutdown
+	}
+	return s.hub.Watch(ctx, key, end, fromRev)
+}
+
+// WatchPrefix watches every key with the given prefix.
+func (s *Store) WatchPrefix(ctx context.Context, prefix []byte, fromRev int64) (*Watcher, error) {
+	return s.Watch(ctx, prefix, command.PrefixEnd(prefix), fromRev)
+}
+
+// AddVoter adds a member as a voter (or updates its address). It runs on
+// the leader; a follower forwards it.
+func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
+	return s.membership(ctx, MembershipArgs{Op: "add-voter", ID: id, Address: addr})
+}
+
+// RemoveServer removes a member from the configuration.
+func (s *Store) RemoveServer(ctx context.Context, id string) error {
+	return s.membership(ctx, MembershipArgs{Op: "remove", ID: id})
+}
+
+// TransferLeadership hands leadership to the member id, or to the most
+// up-to-date follower when id is empty.
+func (s *Store) TransferLeadership(ctx context.Context, id string) error {
+	return s.membership(ctx, MembershipArgs{Op: "transfer", ID: id})
+}
+
+func (s *Store) membership(ctx context.Context, args MembershipArgs) error {
+	if args.ID == "" && args.Op != "transfer" {
+		return fmt.Errorf("%w: member ID is required", ErrInvalid)
+	}
+	if args.Op == "add-voter" && args.Address == "" {
+		return fmt.Errorf("%w: member address is required", ErrInvalid)
+	}
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	for {
+		var err error
+		if s.isLeader() {
+			err = s.membershipLocal(ctx, args)
+		} else if addr, _ := s.leader(); addr != "" {
+			args.Deadline, _ = ctx.Deadline()
+			var reply MembershipReply
+			if err = s.peers.call(ctx, addr, "Membership", args, &reply); err == nil {
+				err = reply.Err.err(args.Op)
+			}
+		} else {
+			err = &NotLeaderError{}
+		}
+		if err == nil || !retryable(err) {
+			return err
+		}
+		if perr := s.retryPause(ctx); perr != nil {
+			return &TimeoutError{Op: args.Op, Cause: err}
+		}
+	}
+}
+
+func (s *Store) membershipLocal(ctx context.Context, args MembershipArgs) error {
+	if s.raft.State() != raft.Leader {
+		addr, id := s.leader()
+		return &NotLeaderError{LeaderAddr: string(addr), LeaderID: string(id)}
+	}
+	timeout := time.Until(deadlineOf(ctx))
+	var f raft.Future
+	switch args.Op {
+	case "add-voter":
+		f = s.raft.AddVoter(raft.ServerID(args.ID), raft.ServerAddress(args.Address), 0, timeout)
+	case "remove":
+		f = s.raft.RemoveServer(raft.ServerID(args.ID), 0, timeout)
+	case "transfer":
+		if args.ID == "" {
+			f = s.raft.LeadershipTransfer()
+			break
+		}
+		addr, err := s.serverAddress(args.ID)
+		if err != nil {
+			return err
+		}
+		f = s.raft.LeadershipTransferToServer(raft.ServerID(args.ID), addr)
+	default:
+		return fmt.Errorf("%w: unknown membership operation %q", ErrInvalid, args.Op)
+	}
+	return s.mapRaftError(args.Op, waitFuture(ctx, f))
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(10 * time.Second)
+}
+
+func (s *Store) serverAddress(id string) (raft.ServerAddress, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return "", s.mapRaftError("read configuration", err)
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == id {
+			return srv.Address, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no member with ID %q", ErrInvalid, id)
+}
+
+// MemberStatus is one member's view of itself.
+type MemberStatus struct {
+	ID           string
+	Address      string
+	Role         string // Leader, Follower, Candidate, Shutdown
+	Term         uint64
+	LeaderID     string
+	LeaderAddr   string
+	CommitIndex  uint64
+	AppliedIndex uint64 // last index applied to the state machine
+	LastLogIndex uint64
+	Revision     int64
+	Keys         int
+	Watchers     int
+	// LastContact is the time since this member last heard from the
+	// leader (0 on the leader itself).
+	LastContact time.Duration
+}
+
+// PeerStatus is a configured member as seen from the member asked.
+type PeerStatus struct {
+	ID       string
+	Address  string
+	Suffrage string // Voter, Nonvoter
+	// Reachable reports whether it answered a status call just now; then
+	// Status holds its own view. LastContact is the time since it last
+	// answered (-1: never).
+	Reachable   bool
+	LastContact time.Duration
+	Status      MemberStatus
+}
+
+// Status is a member's status and its view of the cluster.
+type Status struct {
+	MemberStatus
+	Peers []PeerStatus
+}
+
+func (s *Store) localStatus() MemberStatus {
+	addr, id := s.leader()
+	st := MemberStatus{
+		ID:           s.cfg.ID,
+		Address:      string(s.trans.LocalAddr()),
+		Role:         s.raft.State().String(),
+		Term:         s.raft.CurrentTerm(),
+		LeaderID:     string(id),
+		LeaderAddr:   string(addr),
+		CommitIndex:  s.raft.CommitIndex(),
+		AppliedIndex: s.fsm.Index(),
+		LastLogIndex: s.raft.LastIndex(),
+		Revision:     s.kv.Revision(),
+		Keys:         s.kv.Len(),
+		Watchers:     s.hub.Len(),
+	}
+	if st.Role != raft.Leader.String() {
+		if lc := s.raft.LastContact(); !lc.IsZero() {
+			st.LastContact = time.Since(lc)
+		}
+	}
+	return st
+}
+
+// Status reports this member and asks every configured peer for its own
+// status, concurrently, within ctx.
+func (s *Store) Status(ctx context.Context) (*Status, error) {
+	if s.closed.Load() {
+		return nil, ErrShutdown
+	}
+	st := &Status{MemberStatus: s.localStatus()}
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, s.mapRaftError("read configuration", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	servers := f.Configuration().Servers
+	st.Peers = make([]PeerStatus, len(servers))
+	done := make(chan struct{}, len(servers))
+	for i, srv := range servers {
+		p := &st.Peers[i]
+		p.ID, p.Address, p.Suffrage, p.LastContact = string(srv.ID), string(srv.Address), srv.Suffrage.String(), -1
+		if string(srv.ID) == s.cfg.ID {
+			p.Reachable, p.LastContact, p.Status = true, 0, st.MemberStatus
+			done <- struct{}{}
+			continue
+		}
+		go func() {
+			defer func() { done <- struct{}{} }()
+			start := time.Now()
+			var ms MemberStatus
+			if err := s.peers.call(ctx, srv.Address, "Status", StatusArgs{}, &ms); err == nil {
+				p.Reachable, p.Status, p.LastContact = true, ms, time.Since(start)
+			}
+		}()
+	}
+	for range servers {
+		<-done
+	}
+	sort.Slice(st.Peers, func(i, j int) bool { return st.Peers[i].ID < st.Peers[j].ID })
+	return st, nil
+}
+
+// Leader returns the current leader's ID and address as this member knows
+// them; empty when none is known.
+func (s *Store) Leader() (id, addr string) {
+	a, i := s.leader()
+	return string(i), string(a)
+}
+
+// IsLeader reports whether this member currently leads.
+func (s *Store) IsLeader() bool { return s.isLeader() }
+
+// Snapshot forces a Raft snapshot now (log compaction).
+func (s *Store) Snapshot() error {
+	err := s.raft.Snapshot().Error()
+	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return nil
+	}
+	return s.mapRaftError("snapshot", err)
+}
+
+// WaitApplied blocks until this member has applied its current commit
+// index or ctx ends.
+func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
+	return s.fsm.WaitIndex(ctx, index)
+}
