@@ -555,8 +555,8 @@ func TestResetCutsReplaying(t *testing.T) {
 func TestRevisionGapAndDuplicate(t *testing.T) {
 	h := newHub(t, testConfig(), 0)
 	h.Publish([]kv.Change{change(1, "k")})
-	w := watch(t, h, "k", "", 0)     // next 2
-	f := watch(t, h, "k", "", 5)     // waits for 5
+	w := watch(t, h, "k", "", 0)           // next 2
+	f := watch(t, h, "k", "", 5)           // waits for 5
 	h.Publish([]kv.Change{change(1, "k")}) // duplicate: ignored
 	noResponse(t, w)
 	h.Publish([]kv.Change{change(5, "k")}) // gap: 2..4 missing

@@ -1,0 +1,182 @@
+package raftstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/droverhq/drover/raftstore"
+	"github.com/droverhq/drover/raftstore/raftstoretest"
+)
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestClusterReplicatesAndFailsOver runs the same scenario on 3 and 5
+// members, over the in-memory network and over TCP on 127.0.0.x: writes
+// through every member (followers forward), linearizable reads on every
+// member, a watch on every member, then the leader is killed, a new one takes
+// over, the old one restarts from disk and catches up.
+func TestClusterReplicatesAndFailsOver(t *testing.T) {
+	for _, tc := range []struct {
+		n   int
+		tcp bool
+	}{{3, false}, {5, false}, {3, true}, {5, true}} {
+		name := fmt.Sprintf("%d-members-inmem", tc.n)
+		if tc.tcp {
+			name = fmt.Sprintf("%d-members-tcp", tc.n)
+		}
+		t.Run(name, func(t *testing.T) {
+			c := raftstoretest.New(t, tc.n, raftstoretest.Options{TCP: tc.tcp})
+			ctx := ctxT(t, 30*time.Second)
+			leader := c.Leader(10 * time.Second)
+
+			watchers := make([]*raftstore.Watcher, tc.n)
+			for i := range c.Members {
+				w, err := c.Store(i).WatchPrefix(ctx, []byte("/k/"), 1)
+				if err != nil {
+					t.Fatalf("watch on %d: %v", i, err)
+				}
+				watchers[i] = w
+			}
+			for i := range c.Members {
+				key := []byte(fmt.Sprintf("/k/%d", i))
+				rev, _, err := c.Store(i).Put(ctx, key, []byte("v"), false)
+				if err != nil {
+					t.Fatalf("put through member %d: %v", i, err)
+				}
+				// Linearizable read on every member sees it at once.
+				for j := range c.Members {
+					kv, _, err := c.Store(j).Get(ctx, key, raftstore.Linearizable)
+					if err != nil || kv.ModRev != rev {
+						t.Fatalf("member %d read %q: kv=%+v err=%v, want mod rev %d", j, key, kv, err, rev)
+					}
+				}
+			}
+			for i, w := range watchers {
+				got := 0
+				for got < tc.n {
+					select {
+					case r, ok := <-w.C():
+						if !ok {
+							t.Fatalf("watch on %d ended: %v", i, w.Err())
+						}
+						got += len(r.Events)
+					case <-ctx.Done():
+						t.Fatalf("watch on %d saw %d of %d events", i, got, tc.n)
+					}
+				}
+			}
+
+			c.Kill(leader)
+			next := c.Leader(10 * time.Second)
+			if next == leader {
+				t.Fatalf("killed leader still leads")
+			}
+			for i := range c.Members {
+				if i == leader {
+					continue
+				}
+				if _, _, err := c.Store(i).Put(ctx, []byte("/after"), []byte(fmt.Sprint(i)), false); err != nil {
+					t.Fatalf("put after failover via %d: %v", i, err)
+				}
+			}
+			c.Restart(leader)
+			c.WaitConverged(10 * time.Second)
+			kv, _, err := c.Store(leader).Get(ctx, []byte("/after"), raftstore.Linearizable)
+			if err != nil || len(kv.Value) == 0 {
+				t.Fatalf("restarted member read: %+v %v", kv, err)
+			}
+		})
+	}
+}
+
+func TestMembershipAndStatus(t *testing.T) {
+	c := raftstoretest.New(t, 3, raftstoretest.Options{})
+	ctx := ctxT(t, 30*time.Second)
+	leader := c.Leader(10 * time.Second)
+	follower := (leader + 1) % 3
+
+	st, err := c.Store(follower).Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Role != "Follower" || len(st.Peers) != 3 || st.LeaderID != c.Members[leader].ID {
+		t.Fatalf("status from follower: %+v", st)
+	}
+	for _, p := range st.Peers {
+		if !p.Reachable || p.Suffrage != "Voter" {
+			t.Fatalf("peer %+v", p)
+		}
+	}
+
+	// Transfer leadership, asked through a follower.
+	if err := c.Store(follower).TransferLeadership(ctx, c.Members[follower].ID); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	if got := c.Leader(10 * time.Second); got != follower {
+		t.Fatalf("leader after transfer = %d, want %d", got, follower)
+	}
+
+	// Remove a member through another; the rest keep working.
+	victim := (follower + 1) % 3
+	if err := c.Store(leader).RemoveServer(ctx, c.Members[victim].ID); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	c.Kill(victim)
+	if _, _, err := c.Store(leader).Put(ctx, []byte("/x"), []byte("1"), false); err != nil {
+		t.Fatalf("put after removal: %v", err)
+	}
+	st, err = c.Store(leader).Status(ctx)
+	if err != nil || len(st.Peers) != 2 {
+		t.Fatalf("status after removal: %+v %v", st, err)
+	}
+
+	// Add it back as a voter with its old data: it catches up.
+	c.Restart(victim)
+	if err := c.Store(leader).AddVoter(ctx, c.Members[victim].ID, c.Members[victim].Addr); err != nil {
+		t.Fatalf("add voter: %v", err)
+	}
+	c.WaitConverged(10 * time.Second)
+}
+
+func TestBadInputGetsTypedErrors(t *testing.T) {
+	c := raftstoretest.New(t, 1, raftstoretest.Options{Configure: func(cfg *raftstore.Config) {
+		cfg.MaxKeyBytes = 16
+		cfg.MaxValueBytes = 64
+	}})
+	ctx := ctxT(t, 10*time.Second)
+	c.Leader(5 * time.Second)
+	s := c.Store(0)
+	for _, tc := range []struct {
+		name string
+		err  error
+		call func() error
+	}{
+		{"empty key", raftstore.ErrEmptyKey, func() error { _, _, err := s.Put(ctx, nil, []byte("v"), false); return err }},
+		{"oversized key", raftstore.ErrTooLarge, func() error { _, _, err := s.Put(ctx, make([]byte, 17), nil, false); return err }},
+		{"oversized value", raftstore.ErrTooLarge, func() error { _, _, err := s.Put(ctx, []byte("k"), make([]byte, 65), false); return err }},
+		{"inverted range", raftstore.ErrInvalidRange, func() error {
+			_, err := s.Range(ctx, raftstore.RangeRequest{Key: []byte("b"), End: []byte("a")})
+			return err
+		}},
+		{"inverted delete range", raftstore.ErrInvalidRange, func() error { _, _, err := s.DeleteRange(ctx, []byte("b"), []byte("a")); return err }},
+		{"missing key", raftstore.ErrNotFound, func() error { _, _, err := s.Get(ctx, []byte("nope"), raftstore.Linearizable); return err }},
+		{"stale CAS", raftstore.ErrCompareFailed, func() error { _, err := s.CompareAndSwap(ctx, []byte("k"), []byte("v"), 42); return err }},
+		{"watch empty key", raftstore.ErrEmptyKey, func() error { _, err := s.Watch(ctx, nil, nil, 0); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); !errors.Is(err, tc.err) {
+				t.Fatalf("got %v, want %v", err, tc.err)
+			}
+		})
+	}
+	if rev := s.Revision(); rev != 0 {
+		t.Fatalf("bad input changed the store: revision %d", rev)
+	}
+}
