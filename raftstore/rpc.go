@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/droverhq/drover/raftstore/command"
+	"github.com/droverhq/drover/raftstore/kv"
 	"github.com/droverhq/drover/raftstore/transport"
 )
 
@@ -29,8 +30,21 @@ const (
 	codeShutdown
 	codeTooLarge
 	codeInvalid
+	codeEmptyKey
+	codeInvalidRange
+	codeNotFound
 	codeOther
 )
+
+// remoteError is an error from another member: its own message, matching
+// the same sentinel it matched there.
+type remoteError struct {
+	msg string
+	is  error
+}
+
+func (e *remoteError) Error() string        { return e.msg }
+func (e *remoteError) Is(target error) bool { return target == e.is }
 
 // WireError is an error as it crosses the member RPC.
 type WireError struct {
@@ -59,7 +73,13 @@ func toWire(err error) WireError {
 		w.Code = codeShutdown
 	case errors.Is(err, ErrTooLarge):
 		w.Code = codeTooLarge
-	case errors.Is(err, ErrInvalid), errors.Is(err, ErrEmptyKey), errors.Is(err, ErrInvalidRange):
+	case errors.Is(err, ErrEmptyKey):
+		w.Code = codeEmptyKey
+	case errors.Is(err, ErrInvalidRange):
+		w.Code = codeInvalidRange
+	case errors.Is(err, ErrNotFound):
+		w.Code = codeNotFound
+	case errors.Is(err, ErrInvalid):
 		w.Code = codeInvalid
 	}
 	return w
@@ -76,11 +96,17 @@ func (w WireError) err(op string) error {
 	case codeTimeoutIndeterminate:
 		return &TimeoutError{Op: op, Indeterminate: true, Cause: errors.New(w.Msg)}
 	case codeShutdown:
-		return fmt.Errorf("%w (leader: %s)", ErrShutdown, w.Msg)
+		return &remoteError{msg: w.Msg, is: ErrShutdown}
 	case codeTooLarge:
-		return fmt.Errorf("%w: %s", ErrTooLarge, w.Msg)
+		return &remoteError{msg: w.Msg, is: ErrTooLarge}
 	case codeInvalid:
-		return fmt.Errorf("%w: %s", ErrInvalid, w.Msg)
+		return &remoteError{msg: w.Msg, is: ErrInvalid}
+	case codeEmptyKey:
+		return &remoteError{msg: w.Msg, is: ErrEmptyKey}
+	case codeInvalidRange:
+		return &remoteError{msg: w.Msg, is: ErrInvalidRange}
+	case codeNotFound:
+		return &remoteError{msg: w.Msg, is: ErrNotFound}
 	}
 	return errors.New(w.Msg)
 }
@@ -272,5 +298,146 @@ func (p *peerPool) close() {
 	for a, c := range p.clients {
 		c.Close()
 		delete(p.clients, a)
+	}
+}
+
+// TxnArgs is a client transaction sent to any member, which forwards it to
+// the leader when needed (unlike Apply, which only the leader accepts).
+type TxnArgs struct {
+	Txn      []byte // command.EncodeTxn
+	Deadline time.Time
+}
+
+// RangeArgs is a client read sent to any member.
+type RangeArgs struct {
+	Key, End     []byte
+	Limit        int64
+	CountOnly    bool
+	Serializable bool
+	Deadline     time.Time
+}
+
+// RangeReply carries a read's result.
+type RangeReply struct {
+	KVs      []byte // command.EncodeResponse with one OpResult
+	Revision int64
+	NextKey  []byte
+	Err      WireError
+}
+
+func (m *memberRPC) Txn(args TxnArgs, reply *ApplyReply) error {
+	ctx, cancel := deadlineCtx(args.Deadline)
+	defer cancel()
+	t, err := command.Decode(args.Txn)
+	if err != nil {
+		reply.Err = toWire(fmt.Errorf("%w: %v", ErrInvalid, err))
+		return nil
+	}
+	resp, err := m.s.Txn(ctx, t)
+	if err != nil {
+		reply.Err = toWire(err)
+		return nil
+	}
+	reply.Resp = command.EncodeResponse(resp)
+	return nil
+}
+
+func (m *memberRPC) Range(args RangeArgs, reply *RangeReply) error {
+	ctx, cancel := deadlineCtx(args.Deadline)
+	defer cancel()
+	req := RangeRequest{Key: args.Key, End: args.End, Limit: args.Limit, CountOnly: args.CountOnly}
+	if args.Serializable {
+		req.Consistency = Serializable
+	}
+	r, err := m.s.Range(ctx, req)
+	if err != nil {
+		reply.Err = toWire(err)
+		return nil
+	}
+	reply.Revision, reply.NextKey = r.Revision, r.NextKey
+	reply.KVs = command.EncodeResponse(&command.Response{Revision: r.Revision, Results: []command.OpResult{{KVs: r.KVs, Count: r.Count, More: r.More}}})
+	return nil
+}
+
+func (m *memberRPC) FullStatus(args StatusArgs, reply *Status) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := m.s.Status(ctx)
+	if err != nil {
+		return err
+	}
+	*reply = *st
+	return nil
+}
+
+// WatchPollArgs asks for the next changes from a revision: a long poll, so
+// simple clients can follow a watch over the request-response RPC.
+type WatchPollArgs struct {
+	Key, End []byte
+	FromRev  int64
+	Wait     time.Duration
+}
+
+// WatchPollReply carries the changes found (each one revision's events,
+// encoded as a command.Response whose Results hold one OpResult per event:
+// KVs[0] the key-value, Deleted 1 for a delete).
+type WatchPollReply struct {
+	Changes  [][]byte
+	Revision int64 // the revision the reply covers up to
+	Err      WireError
+	Compact  int64 // oldest available revision, when compacted
+}
+
+func (m *memberRPC) WatchPoll(args WatchPollArgs, reply *WatchPollReply) error {
+	wait := args.Wait
+	if wait <= 0 || wait > time.Minute {
+		wait = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	from := args.FromRev
+	if from == 0 {
+		from = m.s.hub.Revision() + 1
+	}
+	// Covered so far: everything before from. Only deliveries advance it.
+	reply.Revision = from - 1
+	w, err := m.s.Watch(ctx, args.Key, args.End, from)
+	if err != nil {
+		var ce *CompactedError
+		if errors.As(err, &ce) {
+			reply.Compact = ce.Oldest
+		}
+		reply.Err = toWire(err)
+		return nil
+	}
+	defer w.Cancel()
+	for {
+		select {
+		case r, ok := <-w.C():
+			if !ok {
+				reply.Err = toWire(w.Err())
+				return nil
+			}
+			if r.Progress {
+				reply.Revision = max(reply.Revision, r.Revision)
+				continue
+			}
+			resp := &command.Response{Revision: r.Revision}
+			for _, ev := range r.Events {
+				res := command.OpResult{KVs: []command.KeyValue{ev.KV}}
+				if ev.Type == kv.EventDelete {
+					res.Deleted = 1
+				}
+				resp.Results = append(resp.Results, res)
+			}
+			reply.Changes = append(reply.Changes, command.EncodeResponse(resp))
+			reply.Revision = r.Revision
+			// Return what is buffered now rather than waiting for more.
+			if len(w.C()) == 0 {
+				return nil
+			}
+		case <-ctx.Done():
+			return nil
+		}
 	}
 }

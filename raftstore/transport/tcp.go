@@ -212,3 +212,8 @@ func (l *chanListener) Close() error {
 }
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// DialStore opens a store RPC connection to a TCP member, for clients.
+func DialStore(ctx context.Context, addr string) (net.Conn, error) {
+	return dialKind(ctx, addr, kindStore)
+}

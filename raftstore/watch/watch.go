@@ -72,9 +72,14 @@ const (
 	DefaultProgressInterval = 5 * time.Second
 )
 
-// syncRetry is how often the syncer retries unsynced watchers (whose readers
-// may have made room) while there are any.
-const syncRetry = 10 * time.Millisecond
+// While any watcher is unsynced, the syncer retries (its reader may have
+// made room) after syncRetry, or after syncRetryBusy when the last pass sent
+// something, so a reader draining a backlog is not held to one buffer per
+// syncRetry.
+const (
+	syncRetry     = 10 * time.Millisecond
+	syncRetryBusy = time.Millisecond
+)
 
 // syncBudget bounds how many history revisions the syncer scans for one
 // watcher per hold of the hub lock, so Publish is never held up for long.
@@ -623,7 +628,7 @@ func (h *Hub) Watch(ctx context.Context, key, end []byte, fromRev int64) (*Watch
 
 	if unsynced {
 		// Replay what fits right away; the syncer does the rest.
-		if h.syncOne(w) {
+		if pending, _ := h.syncOne(w); pending {
 			h.signal()
 		}
 	}
@@ -656,13 +661,9 @@ func (h *Hub) run() {
 		defer t.Stop()
 		progress = t.C
 	}
-	var retry *time.Ticker
-	var retryC <-chan time.Time
-	defer func() {
-		if retry != nil {
-			retry.Stop()
-		}
-	}()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-h.stop:
@@ -671,23 +672,23 @@ func (h *Hub) run() {
 			h.sendProgress()
 			continue
 		case <-h.wake:
-		case <-retryC:
+		case <-retry.C:
 		}
-		pending := h.syncAll()
-		switch {
-		case pending && retry == nil:
-			retry = time.NewTicker(syncRetry)
-			retryC = retry.C
-		case !pending && retry != nil:
+		switch pending, sent := h.syncAll(); {
+		case pending && sent:
+			// Readers are draining: come back soon.
+			retry.Reset(syncRetryBusy)
+		case pending:
+			retry.Reset(syncRetry)
+		default:
 			retry.Stop()
-			retry, retryC = nil, nil
 		}
 	}
 }
 
-// syncAll gives every unsynced watcher a turn and reports whether any are
-// left unsynced.
-func (h *Hub) syncAll() bool {
+// syncAll gives every unsynced watcher a turn. It reports whether any are
+// left unsynced, and whether it sent anything.
+func (h *Hub) syncAll() (pending, sent bool) {
 	h.mu.Lock()
 	ws := make([]*Watcher, 0, len(h.unsynced))
 	for w := range h.unsynced {
@@ -697,32 +698,33 @@ func (h *Hub) syncAll() bool {
 	for _, w := range ws {
 		select {
 		case <-h.stop:
-			return false
+			return false, false
 		default:
 		}
-		h.syncOne(w)
+		_, s := h.syncOne(w)
+		sent = sent || s
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.unsynced) > 0
+	return len(h.unsynced) > 0, sent
 }
 
 // syncOne replays history to an unsynced watcher until its channel is full
 // or it has caught up, in which case it becomes synced; a watcher whose next
 // revision left the history is cut off. It reports whether w is still
-// unsynced.
-func (h *Hub) syncOne(w *Watcher) bool {
+// unsynced, and whether it sent anything.
+func (h *Hub) syncOne(w *Watcher) (pending, sent bool) {
 	for {
 		h.mu.Lock()
 		if w.state != stateUnsynced {
 			h.mu.Unlock()
-			return false
+			return false, sent
 		}
 		if oldest := h.oldestLocked(); w.nextRev < oldest {
 			h.log.Debug("watch: cutting off slow watcher", "next_revision", w.nextRev, "oldest", oldest)
 			h.finishLocked(w, &tooSlowError{c: &CompactedError{Requested: w.nextRev, Oldest: oldest}})
 			h.mu.Unlock()
-			return false
+			return false, sent
 		}
 		full := false
 		for budget := syncBudget; budget > 0 && w.nextRev <= h.rev; budget-- {
@@ -732,6 +734,7 @@ func (h *Hub) syncOne(w *Watcher) bool {
 					full = true
 					break
 				}
+				sent = true
 			}
 			w.nextRev++
 		}
@@ -739,11 +742,11 @@ func (h *Hub) syncOne(w *Watcher) bool {
 			delete(h.unsynced, w)
 			h.addSynced(w)
 			h.mu.Unlock()
-			return false
+			return false, sent
 		}
 		h.mu.Unlock()
 		if full {
-			return true
+			return true, sent
 		}
 	}
 }

@@ -1,0 +1,41 @@
+# drover: two commands for a new user, `make run` and `make test`.
+GO      ?= go
+BIN     := bin/drover
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/droverhq/drover/cmd/drover/cli.Version=$(VERSION)
+
+# Fault-injection scale: `make test-long` runs hundreds of linearizability histories.
+LIN_HISTORIES ?= 300
+
+.PHONY: build run test test-long bench lint fuzz clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/drover
+
+# A single-member development store on 127.0.0.1:7380, data in ./drover-data.
+run: build
+	./$(BIN) server --dev
+
+# Everything, with the race detector: unit tests, in-process 3- and
+# 5-member clusters (in-memory and TCP), linearizability and watch checks
+# under faults, crash durability, bad input.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-long:
+	$(GO) test -race -count=1 -timeout 120m ./raftstore/ -run 'Linearizab|WatchUnderFaults' -lin.histories=$(LIN_HISTORIES) -v
+
+# Benchmarks; see docs/benchmarks.md for the recorded figures and commands.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 60m ./raftstore/...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./raftstore/command
+
+lint:
+	@fmt=$$(gofmt -l .); if [ -n "$$fmt" ]; then echo "gofmt needed: $$fmt"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin drover-data

@@ -1,0 +1,59 @@
+// Package cli holds drover's command-line verbs. Each verb parses into an
+// options struct and runs with injected output streams, so tests can drive it.
+package cli
+
+import (
+	"io"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// Streams are where commands write.
+type Streams struct {
+	Out io.Writer
+	Err io.Writer
+}
+
+// Version is set at build time (-ldflags "-X ...cli.Version=...").
+var Version = "dev"
+
+// NewRoot builds the drover command tree.
+func NewRoot(s Streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "drover",
+		Short: "drover: a container orchestrator in one binary, with its own Raft store",
+		Long: `drover runs a Kubernetes-shaped control plane on its own Raft-replicated
+key-value store.
+
+Start a single-member development store:
+  drover server --dev
+
+Then, from another terminal:
+  drover kv put /hello world
+  drover kv get /hello
+  drover raft status`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	root.AddCommand(newServerCmd(s), newKVCmd(s), newRaftCmd(s), newVersionCmd(s))
+	return root
+}
+
+func newVersionCmd(s Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the drover version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v := Version
+			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+				v = bi.Main.Version
+			}
+			_, err := io.WriteString(s.Out, "drover "+v+"\n")
+			return err
+		},
+	}
+}
