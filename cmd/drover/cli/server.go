@@ -27,6 +27,7 @@ type serverOptions struct {
 	snapThresh uint64
 	trailing   uint64
 	history    int
+	election   time.Duration
 }
 
 func newServerCmd(s Streams) *cobra.Command {
@@ -60,6 +61,7 @@ list:
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.Uint64Var(&o.snapThresh, "snapshot-threshold", raftstore.DefaultConfig().SnapshotThreshold, "log entries between snapshots")
 	f.Uint64Var(&o.trailing, "trailing-logs", raftstore.DefaultConfig().TrailingLogs, "log entries kept after a snapshot for slow followers")
+	f.DurationVar(&o.election, "election-timeout", 0, "Raft heartbeat and election timeout (default 1s; 200ms with --dev)")
 	f.IntVar(&o.history, "watch-history", raftstore.DefaultConfig().Watch.HistorySize, "revisions kept in memory for watch replay")
 	return cmd
 }
@@ -146,6 +148,10 @@ func serverRun(ctx context.Context, s Streams, o *serverOptions) error {
 	if o.dev {
 		// One member: elections are instant, so a short timeout is safe.
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
+	}
+	if o.election > 0 {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout = o.election, o.election
+		cfg.LeaderLeaseTimeout = min(cfg.LeaderLeaseTimeout, o.election)
 	}
 	store, err := raftstore.Open(cfg)
 	if err != nil {
