@@ -144,4 +144,3 @@ func dumpLogs(t *testing.T, procs ...*proc) {
 		}
 	}
 }
-
