@@ -80,9 +80,15 @@ type TimeoutError struct {
 	Op            string
 	Indeterminate bool
 	Cause         error
+	// Remote is the message of a timeout that happened on another member
+	// (the leader a request was forwarded to); it is reported as is.
+	Remote string
 }
 
 func (e *TimeoutError) Error() string {
+	if e.Remote != "" {
+		return e.Remote
+	}
 	s := "raftstore: " + e.Op + " timed out"
 	if e.Indeterminate {
 		s += " (it may still have been applied)"

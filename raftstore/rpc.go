@@ -92,9 +92,9 @@ func (w WireError) err(op string) error {
 	case codeNotLeader:
 		return &NotLeaderError{LeaderAddr: w.Leader, LeaderID: w.ID}
 	case codeTimeout:
-		return &TimeoutError{Op: op, Cause: errors.New(w.Msg)}
+		return &TimeoutError{Op: op, Remote: w.Msg}
 	case codeTimeoutIndeterminate:
-		return &TimeoutError{Op: op, Indeterminate: true, Cause: errors.New(w.Msg)}
+		return &TimeoutError{Op: op, Indeterminate: true, Remote: w.Msg}
 	case codeShutdown:
 		return &remoteError{msg: w.Msg, is: ErrShutdown}
 	case codeTooLarge:

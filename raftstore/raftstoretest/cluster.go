@@ -5,6 +5,7 @@ package raftstoretest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -48,9 +49,11 @@ type Cluster struct {
 // FastConfig is a config with timings tight enough for tests.
 func FastConfig() raftstore.Config {
 	cfg := raftstore.DefaultConfig()
-	cfg.HeartbeatTimeout = 100 * time.Millisecond
-	cfg.ElectionTimeout = 100 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 100 * time.Millisecond
+	// Tight, but with room for the race detector on a busy 2-core machine:
+	// tests must not see leadership churn they did not cause.
+	cfg.HeartbeatTimeout = 250 * time.Millisecond
+	cfg.ElectionTimeout = 250 * time.Millisecond
+	cfg.LeaderLeaseTimeout = 150 * time.Millisecond
 	cfg.CommitTimeout = 5 * time.Millisecond
 	cfg.DefaultTimeout = 5 * time.Second
 	return cfg
@@ -136,6 +139,22 @@ func (c *Cluster) open(m *Member, tr transport.Transport, boot []raftstore.Serve
 	m.Store = s
 	c.mu.Unlock()
 	return nil
+}
+
+// Put writes key=value through member i, retrying while the outcome is a
+// timeout or no leader (a put of the same value is idempotent). For tests
+// that exercise something other than write availability.
+func (c *Cluster) Put(ctx context.Context, i int, key, value string) int64 {
+	c.t.Helper()
+	for {
+		rev, _, err := c.Store(i).Put(ctx, []byte(key), []byte(value), false)
+		if err == nil {
+			return rev
+		}
+		if !errors.Is(err, raftstore.ErrTimeout) && !errors.Is(err, raftstore.ErrNotLeader) || ctx.Err() != nil {
+			c.t.Fatalf("put %s through %s: %v", key, c.Members[i].ID, err)
+		}
+	}
 }
 
 // Close stops every member.

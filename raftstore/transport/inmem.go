@@ -125,20 +125,39 @@ func (n *Network) setLinkLocked(a, b raft.ServerAddress, up bool) {
 }
 
 func (m *Inmem) dropConns(peer raft.ServerAddress) {
+	var doomed []net.Conn
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	for c, p := range m.conns {
 		if p == peer {
-			c.Close()
-			delete(m.conns, c)
+			doomed = append(doomed, c)
 		}
+	}
+	m.mu.Unlock()
+	for _, c := range doomed {
+		c.Close()
 	}
 }
 
-func (m *Inmem) track(c net.Conn, peer raft.ServerAddress) {
+func (m *Inmem) track(c net.Conn, peer raft.ServerAddress) net.Conn {
+	tc := &trackedConn{Conn: c, owner: m}
 	m.mu.Lock()
-	m.conns[c] = peer
+	m.conns[tc] = peer
 	m.mu.Unlock()
+	return tc
+}
+
+// trackedConn forgets itself when closed, so the member's set of open
+// connections (kept to cut them on partition) does not grow forever.
+type trackedConn struct {
+	net.Conn
+	owner *Inmem
+}
+
+func (c *trackedConn) Close() error {
+	c.owner.mu.Lock()
+	delete(c.owner.conns, c)
+	c.owner.mu.Unlock()
+	return c.Conn.Close()
 }
 
 func (m *Inmem) Raft() raft.Transport          { return m.raft }
@@ -157,8 +176,8 @@ func (m *Inmem) Dial(ctx context.Context, addr raft.ServerAddress) (net.Conn, er
 		return nil, fmt.Errorf("%w: %s", ErrUnreachable, addr)
 	}
 	client, server := net.Pipe()
-	m.track(client, addr)
-	peer.track(server, m.addr)
+	client = m.track(client, addr)
+	server = peer.track(server, m.addr)
 	select {
 	case peer.ln.conns <- server:
 		return client, nil
@@ -184,11 +203,14 @@ func (m *Inmem) Close() error {
 	n.mu.Unlock()
 	m.raft.Close()
 	m.ln.Close()
+	var doomed []net.Conn
 	m.mu.Lock()
 	for c := range m.conns {
+		doomed = append(doomed, c)
+	}
+	m.mu.Unlock()
+	for _, c := range doomed {
 		c.Close()
 	}
-	m.conns = map[net.Conn]raft.ServerAddress{}
-	m.mu.Unlock()
 	return nil
 }
