@@ -31,7 +31,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 60m ./raftstore/...
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./raftstore/command
+	$(GO) test -run '^$$' -fuzz "^FuzzDecode$$" -fuzztime 60s ./raftstore/command
 
 lint:
 	@fmt=$$(gofmt -l .); if [ -n "$$fmt" ]; then echo "gofmt needed: $$fmt"; exit 1; fi

@@ -166,14 +166,14 @@ func DecodeResponse(data []byte) (*Response, error) {
 		return nil, fmt.Errorf("%w: response header", ErrCorrupt)
 	}
 	d := decoder{b: data[1:]}
-	r := &Response{Revision: d.varint(), Succeeded: d.byte() == 1}
+	r := &Response{Revision: d.varint(), Succeeded: d.bool()}
 	n := d.count()
 	if n > 0 {
 		r.Results = make([]OpResult, n)
 	}
 	for i := range r.Results {
 		res := &r.Results[i]
-		res.More = d.byte() == 1
+		res.More = d.bool()
 		res.Count = d.varint()
 		res.Deleted = d.varint()
 		if m := d.count(); m > 0 {
@@ -182,6 +182,9 @@ func DecodeResponse(data []byte) (*Response, error) {
 				res.KVs[j] = d.keyValue()
 			}
 		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
 	}
 	if d.err != nil {
 		return nil, d.err
@@ -228,6 +231,18 @@ func (d *decoder) byte() byte {
 	v := d.b[0]
 	d.b = d.b[1:]
 	return v
+}
+
+func (d *decoder) bool() bool {
+	switch v := d.byte(); v {
+	case 0:
+		return false
+	case 1:
+		return true
+	default:
+		d.fail("boolean byte %d", v)
+		return false
+	}
 }
 
 func (d *decoder) uvarint() uint64 {

@@ -10,7 +10,10 @@ import (
 // FuzzDecode: Decode never panics, fails only with ErrCorrupt or
 // *UnknownTypeError, and whatever it accepts survives a semantic round trip.
 //
-//	go test -run='^$' -fuzz=FuzzDecode ./raftstore/command
+// -fuzz is a regular expression and FuzzDecode alone also matches
+// FuzzDecodeResponse, which go test refuses; anchor it:
+//
+//	go test -run='^$' -fuzz='^FuzzDecode$' ./raftstore/command
 func FuzzDecode(f *testing.F) {
 	for _, tc := range txnCases() {
 		enc := EncodeTxn(tc.txn)
@@ -81,7 +84,7 @@ func FuzzDecode(f *testing.F) {
 // FuzzDecodeResponse: DecodeResponse never panics, fails only with
 // ErrCorrupt, and whatever it accepts survives a semantic round trip.
 //
-//	go test -run='^$' -fuzz=FuzzDecodeResponse ./raftstore/command
+//	go test -run='^$' -fuzz='^FuzzDecodeResponse$' ./raftstore/command
 func FuzzDecodeResponse(f *testing.F) {
 	for _, tc := range responseCases() {
 		enc := EncodeResponse(tc.resp)

@@ -6,6 +6,7 @@ package fsm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -186,27 +187,31 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore snapshot: read count: %w", err)
 	}
 	b := kv.NewBuilder()
-	var buf []byte
+	var buf bytes.Buffer
+	var last []byte
 	for i := uint64(0); i < count; i++ {
 		n, err := binary.ReadUvarint(r)
 		if err != nil {
 			return fmt.Errorf("restore snapshot: record %d: %w", i, err)
 		}
-		if n > 1<<31 {
-			return fmt.Errorf("restore snapshot: record %d: length %d is corrupt", i, n)
+		// Grow the buffer only as bytes actually arrive, so a corrupt length
+		// cannot make a small file allocate gigabytes.
+		buf.Reset()
+		if _, err := io.CopyN(&buf, r, int64(min(n, 1<<40))); err != nil || uint64(buf.Len()) != n {
+			return fmt.Errorf("restore snapshot: record %d: length %d is corrupt (truncated: %v)", i, n, err)
 		}
-		if uint64(cap(buf)) < n {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return fmt.Errorf("restore snapshot: record %d: %w", i, err)
-		}
-		kv, rest, err := command.DecodeKeyValue(buf)
+		kv, rest, err := command.DecodeKeyValue(buf.Bytes())
 		if err != nil || len(rest) != 0 {
 			return fmt.Errorf("restore snapshot: record %d: corrupt", i)
 		}
+		if i > 0 && bytes.Compare(last, kv.Key) >= 0 {
+			return fmt.Errorf("restore snapshot: record %d: key %q is not after %q", i, kv.Key, last)
+		}
+		last = kv.Key
 		b.Add(kv)
+	}
+	if _, err := r.ReadByte(); err != io.EOF {
+		return fmt.Errorf("restore snapshot: unexpected data after %d records", count)
 	}
 	f.kv.Restore(b, rev)
 	f.hub.Reset(rev)
