@@ -259,3 +259,56 @@ func (s *Store) Snapshot() error {
 func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
 	return s.fsm.WaitIndex(ctx, index)
 }
+
+// ServerInfo is one server of the Raft configuration.
+type ServerInfo struct {
+	ID      string
+	Address string
+	Voter   bool
+}
+
+// Configuration returns the latest Raft configuration this member knows.
+func (s *Store) Configuration() ([]ServerInfo, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, s.mapRaftError("read configuration", err)
+	}
+	var out []ServerInfo
+	for _, srv := range f.Configuration().Servers {
+		out = append(out, ServerInfo{ID: string(srv.ID), Address: string(srv.Address), Voter: srv.Suffrage == raft.Voter})
+	}
+	return out, nil
+}
+
+// HasState reports whether this member belongs to a cluster already: it
+// was bootstrapped, or it has received log entries or a snapshot.
+func (s *Store) HasState() bool {
+	if s.raft.LastIndex() > 0 {
+		return true
+	}
+	conf, err := s.Configuration()
+	return err == nil && len(conf) > 0
+}
+
+// Bootstrap starts a new cluster with exactly these voters. Every member of
+// the new cluster must call it with the same list (or be added later). It
+// fails if this member already has state.
+func (s *Store) Bootstrap(servers []Server) error {
+	if len(servers) == 0 {
+		return fmt.Errorf("%w: bootstrap needs at least one server", ErrInvalid)
+	}
+	var conf raft.Configuration
+	for _, srv := range servers {
+		if srv.ID == "" || srv.Address == "" {
+			return fmt.Errorf("%w: bootstrap server %+v needs an ID and an address", ErrInvalid, srv)
+		}
+		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(srv.ID), Address: raft.ServerAddress(srv.Address)})
+	}
+	if err := s.raft.BootstrapCluster(conf).Error(); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	return nil
+}
+
+// LocalID is this member's Raft server ID.
+func (s *Store) LocalID() string { return s.cfg.ID }
