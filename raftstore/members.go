@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/droverhq/drover/raftstore/command"
+	"github.com/droverhq/drover/raftstore/fsm"
 )
 
 // Watch streams every change to key (end empty), [key, end), or every key
@@ -312,3 +316,28 @@ func (s *Store) Bootstrap(servers []Server) error {
 
 // LocalID is this member's Raft server ID.
 func (s *Store) LocalID() string { return s.cfg.ID }
+
+// LocalStatus is this member's own status, without asking peers.
+func (s *Store) LocalStatus() MemberStatus { return s.localStatus() }
+
+// Term is the current Raft term as this member knows it.
+func (s *Store) Term() uint64 { return s.raft.CurrentTerm() }
+
+// WriteSnapshot writes a consistent copy of the whole key space (a backup)
+// to w, in the same format as Raft snapshots, and returns its revision.
+func (s *Store) WriteSnapshot(w io.Writer) (int64, error) {
+	view := s.kv.View()
+	if err := fsm.WriteSnapshot(w, view, s.fsm.Index()); err != nil {
+		return 0, fmt.Errorf("write snapshot: %w", err)
+	}
+	return view.Revision(), nil
+}
+
+// LogSize is the size in bytes of the on-disk Raft log file.
+func (s *Store) LogSize() int64 {
+	fi, err := os.Stat(filepath.Join(s.cfg.Dir, "raft.db"))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}

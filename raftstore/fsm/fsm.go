@@ -134,17 +134,29 @@ type snapshot struct {
 }
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	w := bufio.NewWriterSize(sink, 256<<10)
+	if err := WriteSnapshot(sink, s.view, s.index); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// WriteSnapshot streams a view in the snapshot format; Restore reads it.
+func WriteSnapshot(out io.Writer, view *kv.View, index uint64) error {
+	w := bufio.NewWriterSize(out, 256<<10)
 	hdr := append([]byte(snapshotMagic), snapshotVersion)
-	hdr = binary.AppendUvarint(hdr, s.index)
-	hdr = binary.AppendVarint(hdr, s.view.Revision())
-	hdr = binary.AppendUvarint(hdr, uint64(s.view.Len()))
+	hdr = binary.AppendUvarint(hdr, index)
+	hdr = binary.AppendVarint(hdr, view.Revision())
+	hdr = binary.AppendUvarint(hdr, uint64(view.Len()))
 	_, err := w.Write(hdr)
 	buf := make([]byte, 0, 1024)
-	s.view.Ascend(func(kv command.KeyValue) bool {
+	rec := make([]byte, 0, binary.MaxVarintLen64)
+	view.Ascend(func(kv command.KeyValue) bool {
+		if err != nil {
+			return false
+		}
 		buf = command.AppendKeyValue(buf[:0], kv)
-		rec := binary.AppendUvarint(nil, uint64(len(buf)))
-		if _, err = w.Write(rec); err != nil {
+		if _, err = w.Write(binary.AppendUvarint(rec[:0], uint64(len(buf)))); err != nil {
 			return false
 		}
 		_, err = w.Write(buf)
@@ -153,11 +165,7 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	if err == nil {
 		err = w.Flush()
 	}
-	if err != nil {
-		sink.Cancel()
-		return fmt.Errorf("persist snapshot: %w", err)
-	}
-	return sink.Close()
+	return err
 }
 
 func (s *snapshot) Release() {}
