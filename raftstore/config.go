@@ -55,6 +55,8 @@ type Config struct {
 
 	// DefaultTimeout bounds requests whose context has no deadline.
 	DefaultTimeout time.Duration
+	// LeaseCheckInterval is how often the leader looks for expired leases.
+	LeaseCheckInterval time.Duration
 
 	// Watch configures the watch hub (history size, buffers, progress).
 	Watch watch.Config
@@ -81,6 +83,7 @@ func DefaultConfig() Config {
 		MaxTxnOps:          128,
 		MaxRequestBytes:    2 << 20,
 		DefaultTimeout:     10 * time.Second,
+		LeaseCheckInterval: 250 * time.Millisecond,
 		Watch:              watch.DefaultConfig(),
 	}
 }
@@ -116,6 +119,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("raftstore config: MaxRequestBytes (%d) must hold one key and value (%d)", c.MaxRequestBytes, c.MaxKeyBytes+c.MaxValueBytes)
 	case c.DefaultTimeout <= 0:
 		return fmt.Errorf("raftstore config: DefaultTimeout must be > 0, got %s", c.DefaultTimeout)
+	case c.LeaseCheckInterval <= 0:
+		return fmt.Errorf("raftstore config: LeaseCheckInterval must be > 0, got %s", c.LeaseCheckInterval)
 	}
 	for _, s := range c.Bootstrap {
 		if s.ID == "" || s.Address == "" {

@@ -20,6 +20,8 @@ var (
 	ErrEmptyKey      = errors.New("raftstore: key is empty")
 	ErrInvalidRange  = errors.New("raftstore: invalid range")
 	ErrInvalid       = errors.New("raftstore: invalid request")
+	ErrLeaseNotFound = errors.New("raftstore: lease not found")
+	ErrLeaseExists   = errors.New("raftstore: lease already exists")
 )
 
 // CompactedError is returned for a watch from a revision no longer in the

@@ -175,7 +175,11 @@ func (s *Store) Txn(ctx context.Context, t *Txn) (*Response, error) {
 	}
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
-	return s.propose(ctx, cmd)
+	resp, err := s.propose(ctx, cmd)
+	if err == nil && resp.Err == command.ErrLeaseNotFound {
+		return nil, fmt.Errorf("%w: a put names a lease that does not exist", ErrLeaseNotFound)
+	}
+	return resp, err
 }
 
 func (s *Store) validateTxn(t *Txn) error {
@@ -189,7 +193,7 @@ func (s *Store) validateTxn(t *Txn) error {
 		if err := s.checkKey(c.Key); err != nil {
 			return err
 		}
-		if c.Target < command.TargetVersion || c.Target > command.TargetValue {
+		if c.Target < command.TargetVersion || c.Target > command.TargetLease {
 			return fmt.Errorf("%w: compare target %d", ErrInvalid, c.Target)
 		}
 		if c.Result < command.Equal || c.Result > command.Greater {
@@ -204,6 +208,9 @@ func (s *Store) validateTxn(t *Txn) error {
 			}
 			switch op.Type {
 			case command.OpPut:
+				if op.Lease < 0 {
+					return fmt.Errorf("%w: negative lease ID %d", ErrInvalid, op.Lease)
+				}
 				if len(op.Value) > s.cfg.MaxValueBytes {
 					return &TooLargeError{What: "value", Size: len(op.Value), Limit: s.cfg.MaxValueBytes}
 				}

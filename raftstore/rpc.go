@@ -33,6 +33,8 @@ const (
 	codeEmptyKey
 	codeInvalidRange
 	codeNotFound
+	codeLeaseNotFound
+	codeLeaseExists
 	codeOther
 )
 
@@ -79,6 +81,10 @@ func toWire(err error) WireError {
 		w.Code = codeInvalidRange
 	case errors.Is(err, ErrNotFound):
 		w.Code = codeNotFound
+	case errors.Is(err, ErrLeaseNotFound):
+		w.Code = codeLeaseNotFound
+	case errors.Is(err, ErrLeaseExists):
+		w.Code = codeLeaseExists
 	case errors.Is(err, ErrInvalid):
 		w.Code = codeInvalid
 	}
@@ -107,6 +113,10 @@ func (w WireError) err(op string) error {
 		return &remoteError{msg: w.Msg, is: ErrInvalidRange}
 	case codeNotFound:
 		return &remoteError{msg: w.Msg, is: ErrNotFound}
+	case codeLeaseNotFound:
+		return &remoteError{msg: w.Msg, is: ErrLeaseNotFound}
+	case codeLeaseExists:
+		return &remoteError{msg: w.Msg, is: ErrLeaseExists}
 	}
 	return errors.New(w.Msg)
 }
@@ -440,4 +450,28 @@ func (m *memberRPC) WatchPoll(args WatchPollArgs, reply *WatchPollReply) error {
 			return nil
 		}
 	}
+}
+
+// LeaseArgs names a lease for keep-alive and time-to-live on the leader.
+type LeaseArgs struct {
+	ID   int64
+	Keys bool
+}
+
+// LeaseReply carries a lease's status back.
+type LeaseReply struct {
+	Status LeaseStatus
+	Err    WireError
+}
+
+func (m *memberRPC) LeaseKeepAlive(args LeaseArgs, reply *LeaseReply) error {
+	ttl, err := m.s.lessor.renew(args.ID)
+	reply.Status.GrantedTTL, reply.Err = ttl, toWire(err)
+	return nil
+}
+
+func (m *memberRPC) LeaseTimeToLive(args LeaseArgs, reply *LeaseReply) error {
+	st, err := m.s.lessor.status(args.ID, args.Keys)
+	reply.Status, reply.Err = st, toWire(err)
+	return nil
 }

@@ -65,8 +65,9 @@ type Store struct {
 	readyTerm atomic.Uint64
 	notifyCh  chan bool
 
-	peers *peerPool
-	rpc   *rpc.Server
+	peers  *peerPool
+	rpc    *rpc.Server
+	lessor *lessor
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -175,8 +176,10 @@ func Open(cfg Config) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("register store rpc: %w", err)
 	}
+	s.lessor = newLessor(s, cfg.LeaseCheckInterval)
 	s.goFunc(s.serveRPC)
 	s.goFunc(s.monitorLeadership)
+	s.goFunc(s.lessor.run)
 	return s, nil
 }
 

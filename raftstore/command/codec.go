@@ -68,6 +68,7 @@ func appendOps(b []byte, ops []Op) []byte {
 		switch op.Type {
 		case OpPut:
 			b = appendBytes(b, op.Value)
+			b = binary.AppendVarint(b, op.Lease)
 		case OpDelete:
 			b = appendBytes(b, op.End)
 		case OpRange:
@@ -76,6 +77,48 @@ func appendOps(b []byte, ops []Op) []byte {
 		}
 	}
 	return b
+}
+
+// EncodeLeaseGrant encodes a lease grant.
+func EncodeLeaseGrant(id, ttl int64) []byte {
+	b := []byte{Version, byte(TypeLeaseGrant)}
+	b = binary.AppendVarint(b, id)
+	return binary.AppendVarint(b, ttl)
+}
+
+// EncodeLeaseRevoke encodes a lease revoke.
+func EncodeLeaseRevoke(id int64) []byte {
+	return binary.AppendVarint([]byte{Version, byte(TypeLeaseRevoke)}, id)
+}
+
+// DecodeCommand decodes any command entry.
+func DecodeCommand(data []byte) (Command, error) {
+	if len(data) < 2 {
+		return Command{}, fmt.Errorf("%w: %d bytes is too short for a header", ErrCorrupt, len(data))
+	}
+	if data[0] != Version {
+		return Command{}, fmt.Errorf("%w: format version %d, want %d", ErrCorrupt, data[0], Version)
+	}
+	typ := Type(data[1])
+	switch typ {
+	case TypeTxn:
+		t, err := Decode(data)
+		return Command{Type: typ, Txn: t}, err
+	case TypeLeaseGrant, TypeLeaseRevoke:
+		d := decoder{b: data[2:]}
+		l := &LeaseCmd{ID: d.varint()}
+		if typ == TypeLeaseGrant {
+			l.TTL = d.varint()
+		}
+		if d.err == nil && len(d.b) != 0 {
+			d.fail("%d trailing bytes", len(d.b))
+		}
+		if d.err != nil {
+			return Command{}, d.err
+		}
+		return Command{Type: typ, Lease: l}, nil
+	}
+	return Command{}, &UnknownTypeError{Type: typ, Ignorable: typ&IgnoreUnknown != 0}
 }
 
 // Decode decodes a command entry. Only TypeTxn exists today; an unknown type
@@ -102,7 +145,7 @@ func Decode(data []byte) (*Txn, error) {
 		c.Key = d.bytes()
 		c.Target = Target(d.byte())
 		c.Result = Result(d.byte())
-		if c.Target < TargetVersion || c.Target > TargetValue {
+		if c.Target < TargetVersion || c.Target > TargetLease {
 			d.fail("compare target %d", c.Target)
 		}
 		if c.Result < Equal || c.Result > Greater {
@@ -135,6 +178,7 @@ func EncodeResponse(r *Response) []byte {
 	} else {
 		b = append(b, 0)
 	}
+	b = append(b, byte(r.Err))
 	b = binary.AppendUvarint(b, uint64(len(r.Results)))
 	for _, res := range r.Results {
 		var flags byte
@@ -157,7 +201,8 @@ func appendKeyValue(b []byte, kv KeyValue) []byte {
 	b = appendBytes(b, kv.Value)
 	b = binary.AppendVarint(b, kv.CreateRev)
 	b = binary.AppendVarint(b, kv.ModRev)
-	return binary.AppendVarint(b, kv.Version)
+	b = binary.AppendVarint(b, kv.Version)
+	return binary.AppendVarint(b, kv.Lease)
 }
 
 // DecodeResponse decodes what EncodeResponse wrote.
@@ -166,7 +211,7 @@ func DecodeResponse(data []byte) (*Response, error) {
 		return nil, fmt.Errorf("%w: response header", ErrCorrupt)
 	}
 	d := decoder{b: data[1:]}
-	r := &Response{Revision: d.varint(), Succeeded: d.bool()}
+	r := &Response{Revision: d.varint(), Succeeded: d.bool(), Err: ErrCode(d.byte())}
 	n := d.count()
 	if n > 0 {
 		r.Results = make([]OpResult, n)
@@ -307,6 +352,7 @@ func (d *decoder) ops() []Op {
 		switch op.Type {
 		case OpPut:
 			op.Value = d.bytes()
+			op.Lease = d.varint()
 		case OpDelete:
 			op.End = d.bytes()
 		case OpRange:
@@ -321,5 +367,5 @@ func (d *decoder) ops() []Op {
 }
 
 func (d *decoder) keyValue() KeyValue {
-	return KeyValue{Key: d.bytes(), Value: d.bytes(), CreateRev: d.varint(), ModRev: d.varint(), Version: d.varint()}
+	return KeyValue{Key: d.bytes(), Value: d.bytes(), CreateRev: d.varint(), ModRev: d.varint(), Version: d.varint(), Lease: d.varint()}
 }

@@ -24,6 +24,10 @@ type Type byte
 const (
 	// TypeTxn is a transaction: compares, then success or failure ops.
 	TypeTxn Type = 1
+	// TypeLeaseGrant creates a lease with an ID and a TTL in seconds.
+	TypeLeaseGrant Type = 2
+	// TypeLeaseRevoke deletes a lease and every key attached to it.
+	TypeLeaseRevoke Type = 3
 
 	// IgnoreUnknown marks a type an older member may skip when it does not
 	// know it. Types without the bit halt the apply loop if unknown, because
@@ -62,6 +66,7 @@ type Op struct {
 	Key       []byte
 	End       []byte
 	Value     []byte // OpPut
+	Lease     int64  // OpPut: attach the key to this lease (0: none)
 	PrevKV    bool   // OpPut, OpDelete: return the previous key-value(s)
 	Limit     int64  // OpRange: at most this many keys; 0 means no limit
 	CountOnly bool   // OpRange: return only the count
@@ -75,6 +80,7 @@ const (
 	TargetCreateRev Target = 2
 	TargetModRev    Target = 3
 	TargetValue     Target = 4
+	TargetLease     Target = 5 // the key's lease ID; 0 when none or absent
 )
 
 // Result is how a Compare relates the key's target to the given operand.
@@ -113,6 +119,7 @@ type KeyValue struct {
 	CreateRev int64
 	ModRev    int64
 	Version   int64
+	Lease     int64 // the lease the key is attached to; 0: none
 }
 
 // OpResult is the outcome of one Op.
@@ -125,13 +132,37 @@ type OpResult struct {
 	Deleted int64
 }
 
-// Response is the result of applying a Txn.
+// ErrCode is a business error of an applied command: it was committed
+// but changed nothing, for a reason every member agrees on.
+type ErrCode byte
+
+const (
+	ErrNone          ErrCode = 0
+	ErrLeaseNotFound ErrCode = 1
+	ErrLeaseExists   ErrCode = 2
+)
+
+// Response is the result of applying a command.
 type Response struct {
-	// Revision is the store revision after the transaction: the new
-	// revision when it wrote something, or the current one when it did not.
+	// Revision is the store revision after the command: the new revision
+	// when it wrote something, or the current one when it did not.
 	Revision  int64
 	Succeeded bool
 	Results   []OpResult
+	Err       ErrCode
+}
+
+// LeaseCmd grants or revokes a lease.
+type LeaseCmd struct {
+	ID  int64
+	TTL int64 // seconds; grant only
+}
+
+// Command is one decoded log entry: exactly one of Txn and Lease is set.
+type Command struct {
+	Type  Type
+	Txn   *Txn
+	Lease *LeaseCmd
 }
 
 // Put builds a single-op transaction that sets key to value.

@@ -54,13 +54,13 @@ func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l
 // entries that are not commands.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
-	txns := make([]*command.Txn, 0, len(logs))
+	cmds := make([]command.Command, 0, len(logs))
 	slots := make([]int, 0, len(logs))
 	for i, l := range logs {
 		if l.Type != raft.LogCommand {
 			continue
 		}
-		t, err := command.Decode(l.Data)
+		c, err := command.DecodeCommand(l.Data)
 		if err != nil {
 			var unknown *command.UnknownTypeError
 			if errors.As(err, &unknown) && unknown.Ignorable {
@@ -71,11 +71,11 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			// member from the others: stop instead.
 			panic(fmt.Sprintf("raftstore: cannot apply log entry %d: %v", l.Index, err))
 		}
-		txns = append(txns, t)
+		cmds = append(cmds, c)
 		slots = append(slots, i)
 	}
-	if len(txns) > 0 {
-		resps, changes := f.kv.Apply(txns)
+	if len(cmds) > 0 {
+		resps, changes := f.kv.ApplyCommands(cmds)
 		for j, slot := range slots {
 			out[slot] = resps[j]
 		}
@@ -115,12 +115,13 @@ func (f *FSM) WaitIndex(ctx context.Context, index uint64) error {
 	}
 }
 
-// Snapshot format (version 1):
+// Snapshot format (version 2):
 //
 //	magic "DRVS", byte version, uvarint index, varint revision, uvarint count,
-//	then count key-value records (command.AppendKeyValue), in key order.
+//	then count key-value records (uvarint length, command.AppendKeyValue),
+//	in key order, then uvarint lease count and (varint ID, varint TTL) pairs.
 const snapshotMagic = "DRVS"
-const snapshotVersion = 1
+const snapshotVersion = 2
 
 // Snapshot captures an immutable view; Persist streams it.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
@@ -162,6 +163,15 @@ func WriteSnapshot(out io.Writer, view *kv.View, index uint64) error {
 		_, err = w.Write(buf)
 		return err == nil
 	})
+	if err == nil {
+		leases := view.Leases()
+		rec = binary.AppendUvarint(rec[:0], uint64(len(leases)))
+		for _, l := range leases {
+			rec = binary.AppendVarint(rec, l.ID)
+			rec = binary.AppendVarint(rec, l.TTL)
+		}
+		_, err = w.Write(rec)
+	}
 	if err == nil {
 		err = w.Flush()
 	}
@@ -217,6 +227,18 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		}
 		last = kv.Key
 		b.Add(kv)
+	}
+	nleases, err := binary.ReadUvarint(r)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: read lease count: %w", err)
+	}
+	for i := uint64(0); i < nleases; i++ {
+		id, err1 := binary.ReadVarint(r)
+		ttl, err2 := binary.ReadVarint(r)
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("restore snapshot: lease %d: %w", i, err)
+		}
+		b.AddLease(kv.LeaseInfo{ID: id, TTL: ttl})
 	}
 	if _, err := r.ReadByte(); err != io.EOF {
 		return fmt.Errorf("restore snapshot: unexpected data after %d records", count)

@@ -10,6 +10,7 @@ package kv
 
 import (
 	"bytes"
+	"sort"
 	"sync"
 
 	"github.com/google/btree"
@@ -57,16 +58,30 @@ func lessEntry(a, b *entry) bool { return a.key < b.key }
 // Store is the key space. Readers may run concurrently with each other;
 // Apply excludes them for the duration of a batch.
 type Store struct {
-	mu   sync.RWMutex
-	tree *btree.BTreeG[*entry]
-	rev  int64
+	mu     sync.RWMutex
+	tree   *btree.BTreeG[*entry]
+	rev    int64
+	leases map[int64]*lease
+}
+
+// lease is a granted lease: its TTL and the keys attached to it. Expiry is
+// not state: the leader keeps time and proposes a revoke.
+type lease struct {
+	ttl  int64
+	keys map[string]struct{}
+}
+
+// LeaseInfo describes one lease.
+type LeaseInfo struct {
+	ID  int64
+	TTL int64
 }
 
 const degree = 32
 
 // New returns an empty key space at revision 0.
 func New() *Store {
-	return &Store{tree: btree.NewG(degree, lessEntry)}
+	return &Store{tree: btree.NewG(degree, lessEntry), leases: map[int64]*lease{}}
 }
 
 // Revision is the revision of the last write transaction.
@@ -137,14 +152,69 @@ func isToEnd(end []byte) bool { return len(end) == 1 && end[0] == 0 }
 // and change (a change with no events when it wrote nothing). The whole batch
 // holds the write lock once: readers see either none or all of it.
 func (s *Store) Apply(txns []*command.Txn) ([]*command.Response, []Change) {
+	cmds := make([]command.Command, len(txns))
+	for i, t := range txns {
+		cmds[i] = command.Command{Type: command.TypeTxn, Txn: t}
+	}
+	return s.ApplyCommands(cmds)
+}
+
+// ApplyCommands applies commands of every type, as Apply does.
+func (s *Store) ApplyCommands(cmds []command.Command) ([]*command.Response, []Change) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	resps := make([]*command.Response, len(txns))
-	changes := make([]Change, len(txns))
-	for i, t := range txns {
-		resps[i], changes[i] = s.applyTxn(t)
+	resps := make([]*command.Response, len(cmds))
+	changes := make([]Change, len(cmds))
+	for i, c := range cmds {
+		switch {
+		case c.Txn != nil:
+			resps[i], changes[i] = s.applyTxn(c.Txn)
+		case c.Type == command.TypeLeaseGrant:
+			resps[i], changes[i] = s.grant(c.Lease)
+		case c.Type == command.TypeLeaseRevoke:
+			resps[i], changes[i] = s.revoke(c.Lease)
+		default:
+			resps[i], changes[i] = &command.Response{Revision: s.rev}, Change{Revision: s.rev}
+		}
 	}
 	return resps, changes
+}
+
+func (s *Store) grant(l *command.LeaseCmd) (*command.Response, Change) {
+	if _, ok := s.leases[l.ID]; ok || l.ID == 0 {
+		return &command.Response{Revision: s.rev, Err: command.ErrLeaseExists}, Change{Revision: s.rev}
+	}
+	s.leases[l.ID] = &lease{ttl: l.TTL, keys: map[string]struct{}{}}
+	return &command.Response{Revision: s.rev, Succeeded: true}, Change{Revision: s.rev}
+}
+
+// revoke deletes the lease and, at one new revision, every key on it.
+func (s *Store) revoke(l *command.LeaseCmd) (*command.Response, Change) {
+	ls, ok := s.leases[l.ID]
+	if !ok {
+		return &command.Response{Revision: s.rev, Err: command.ErrLeaseNotFound}, Change{Revision: s.rev}
+	}
+	delete(s.leases, l.ID)
+	keys := make([]string, 0, len(ls.keys))
+	for k := range ls.keys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // events in key order, the same on every member
+	next := s.rev + 1
+	var events []Event
+	for _, k := range keys {
+		e, ok := s.tree.Get(&entry{key: k})
+		if !ok {
+			continue
+		}
+		s.tree.Delete(e)
+		prev := e.kv
+		events = append(events, Event{Type: EventDelete, KV: command.KeyValue{Key: prev.Key, ModRev: next}, PrevKV: &prev})
+	}
+	if len(events) > 0 {
+		s.rev = next
+	}
+	return &command.Response{Revision: s.rev, Succeeded: true}, Change{Revision: s.rev, Events: events}
 }
 
 func (s *Store) applyTxn(t *command.Txn) (*command.Response, Change) {
@@ -158,6 +228,13 @@ func (s *Store) applyTxn(t *command.Txn) (*command.Response, Change) {
 	ops := t.Success
 	if !ok {
 		ops = t.Failure
+	}
+	for i := range ops {
+		if l := ops[i].Lease; ops[i].Type == command.OpPut && l != 0 {
+			if _, found := s.leases[l]; !found {
+				return &command.Response{Revision: s.rev, Err: command.ErrLeaseNotFound}, Change{Revision: s.rev}
+			}
+		}
 	}
 	next := s.rev + 1
 	resp := &command.Response{Succeeded: ok, Results: make([]command.OpResult, len(ops))}
@@ -185,11 +262,12 @@ func (s *Store) applyTxn(t *command.Txn) (*command.Response, Change) {
 
 func (s *Store) put(op *command.Op, rev int64, res *command.OpResult) Event {
 	k := string(op.Key)
-	kv := command.KeyValue{Key: op.Key, Value: op.Value, CreateRev: rev, ModRev: rev, Version: 1}
+	kv := command.KeyValue{Key: op.Key, Value: op.Value, CreateRev: rev, ModRev: rev, Version: 1, Lease: op.Lease}
 	ev := Event{Type: EventPut}
 	if old, ok := s.tree.Get(&entry{key: k}); ok {
 		kv.CreateRev = old.kv.CreateRev
 		kv.Version = old.kv.Version + 1
+		s.detach(old.kv.Lease, k)
 		prev := old.kv
 		ev.PrevKV = &prev
 		if op.PrevKV {
@@ -198,7 +276,16 @@ func (s *Store) put(op *command.Op, rev int64, res *command.OpResult) Event {
 	}
 	ev.KV = kv
 	s.tree.ReplaceOrInsert(&entry{key: k, kv: kv})
+	if op.Lease != 0 {
+		s.leases[op.Lease].keys[k] = struct{}{}
+	}
 	return ev
+}
+
+func (s *Store) detach(leaseID int64, key string) {
+	if ls, ok := s.leases[leaseID]; ok {
+		delete(ls.keys, key)
+	}
 }
 
 func (s *Store) delete(op *command.Op, rev int64, res *command.OpResult, events []Event) []Event {
@@ -217,6 +304,7 @@ func (s *Store) delete(op *command.Op, rev int64, res *command.OpResult, events 
 	}
 	for _, e := range doomed {
 		s.tree.Delete(e)
+		s.detach(e.kv.Lease, e.key)
 		prev := e.kv
 		events = append(events, Event{Type: EventDelete, KV: command.KeyValue{Key: prev.Key, ModRev: rev}, PrevKV: &prev})
 		if op.PrevKV {
@@ -248,6 +336,8 @@ func (s *Store) compare(c *command.Compare) bool {
 		v = kv.CreateRev
 	case command.TargetModRev:
 		v = kv.ModRev
+	case command.TargetLease:
+		v = kv.Lease
 	}
 	switch {
 	case v < c.Int:
@@ -275,16 +365,56 @@ func holds(cmp int, r command.Result) bool {
 // View is an immutable point-in-time copy of the key space, cheap to take
 // (copy-on-write) and safe to read while the store keeps applying.
 type View struct {
-	tree *btree.BTreeG[*entry]
-	rev  int64
+	tree   *btree.BTreeG[*entry]
+	rev    int64
+	leases []LeaseInfo
 }
 
 // View captures the current state.
 func (s *Store) View() *View {
 	s.mu.Lock() // Clone must not run concurrently with writes or other clones.
 	defer s.mu.Unlock()
-	return &View{tree: s.tree.Clone(), rev: s.rev}
+	return &View{tree: s.tree.Clone(), rev: s.rev, leases: s.leasesLocked()}
 }
+
+func (s *Store) leasesLocked() []LeaseInfo {
+	out := make([]LeaseInfo, 0, len(s.leases))
+	for id, l := range s.leases {
+		out = append(out, LeaseInfo{ID: id, TTL: l.ttl})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Leases lists every lease, by ID.
+func (s *Store) Leases() []LeaseInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.leasesLocked()
+}
+
+// Lease returns a lease's TTL and its keys in order; ok is false if it does
+// not exist.
+func (s *Store) Lease(id int64) (ttl int64, keys [][]byte, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	l, ok := s.leases[id]
+	if !ok {
+		return 0, nil, false
+	}
+	names := make([]string, 0, len(l.keys))
+	for k := range l.keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		keys = append(keys, []byte(k))
+	}
+	return l.ttl, keys, true
+}
+
+// Leases lists the view's leases, by ID.
+func (v *View) Leases() []LeaseInfo { return v.leases }
 
 // Revision is the revision the view reflects.
 func (v *View) Revision() int64 { return v.rev }
@@ -304,21 +434,37 @@ func (v *View) Range(key, end []byte, limit int64, countOnly bool) RangeResult {
 
 // Builder rebuilds a key space from a snapshot stream.
 type Builder struct {
-	tree *btree.BTreeG[*entry]
+	tree   *btree.BTreeG[*entry]
+	leases map[int64]*lease
 }
 
 // NewBuilder starts an empty rebuild.
-func NewBuilder() *Builder { return &Builder{tree: btree.NewG(degree, lessEntry)} }
+func NewBuilder() *Builder {
+	return &Builder{tree: btree.NewG(degree, lessEntry), leases: map[int64]*lease{}}
+}
 
 // Add adds one key. Keys are expected in ascending order; any order works.
 func (b *Builder) Add(kv command.KeyValue) {
 	b.tree.ReplaceOrInsert(&entry{key: string(kv.Key), kv: kv})
 }
 
-// Restore replaces the store's whole state with the built tree at rev.
+// AddLease adds a lease.
+func (b *Builder) AddLease(l LeaseInfo) {
+	b.leases[l.ID] = &lease{ttl: l.TTL, keys: map[string]struct{}{}}
+}
+
+// Restore replaces the store's whole state with the built one at rev.
+// Keys are attached to their leases here, from each key's lease field.
 func (s *Store) Restore(b *Builder, rev int64) {
+	b.tree.Ascend(func(e *entry) bool {
+		if l, ok := b.leases[e.kv.Lease]; ok {
+			l.keys[e.key] = struct{}{}
+		}
+		return true
+	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tree = b.tree
+	s.leases = b.leases
 	s.rev = rev
 }
