@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/rpc"
 	"time"
@@ -20,8 +21,13 @@ type Client struct {
 }
 
 // Dial connects to the member at addr (host:port of its member port).
-func Dial(ctx context.Context, addr string) (*Client, error) {
-	conn, err := transport.DialStore(ctx, addr)
+// tlsConf is nil for a plaintext development member.
+func Dial(ctx context.Context, addr string, tlsConf ...*tls.Config) (*Client, error) {
+	var tc *tls.Config
+	if len(tlsConf) > 0 {
+		tc = tlsConf[0]
+	}
+	conn, err := transport.DialStore(ctx, addr, tc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to member %s: %w", addr, err)
 	}
@@ -152,5 +158,27 @@ func (c *Client) Watch(ctx context.Context, key, end []byte, fromRev int64, fn f
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+	}
+}
+
+// TransferLeadership asks the cluster to move leadership to the member id
+// (empty: the most up-to-date follower).
+func (c *Client) TransferLeadership(ctx context.Context, id string) error {
+	var reply MembershipReply
+	if err := c.call(ctx, "Membership", MembershipArgs{Op: "transfer", ID: id, Deadline: deadline(ctx)}, &reply); err != nil {
+		return err
+	}
+	return reply.Err.err("transfer leadership")
+}
+
+// Call invokes another service registered on the member RPC (e.g.
+// "Cluster.Members").
+func (c *Client) Call(ctx context.Context, method string, args, reply any) error {
+	call := c.rpc.Go(method, args, reply, make(chan *rpc.Call, 1))
+	select {
+	case <-call.Done:
+		return call.Error
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

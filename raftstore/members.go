@@ -5,15 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/droverhq/drover/raftstore/command"
 	"github.com/droverhq/drover/raftstore/fsm"
+	"github.com/droverhq/drover/raftstore/kv"
+	"github.com/droverhq/drover/raftstore/watch"
 )
 
 // Watch streams every change to key (end empty), [key, end), or every key
@@ -185,7 +191,7 @@ func (s *Store) localStatus() MemberStatus {
 		LeaderID:     string(id),
 		LeaderAddr:   string(addr),
 		CommitIndex:  s.raft.CommitIndex(),
-		AppliedIndex: s.fsm.Index(),
+		AppliedIndex: s.raft.AppliedIndex(),
 		LastLogIndex: s.raft.LastIndex(),
 		Revision:     s.kv.Revision(),
 		Keys:         s.kv.Len(),
@@ -340,4 +346,73 @@ func (s *Store) LogSize() int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// RegisterRPC adds a service to the member RPC (e.g. gossip membership for
+// the CLI). Call it right after Open.
+func (s *Store) RegisterRPC(name string, rcvr any) error {
+	return s.rpc.RegisterName(name, rcvr)
+}
+
+// RestoreSnapshot replaces the whole cluster's state with a snapshot of
+// size bytes written by WriteSnapshot (a backup), through Raft: every member
+// ends up with it. It runs on the leader.
+func (s *Store) RestoreSnapshot(ctx context.Context, r io.Reader, size int64) error {
+	if !s.isLeader() {
+		addr, id := s.leader()
+		return &NotLeaderError{LeaderAddr: string(addr), LeaderID: string(id)}
+	}
+	// The backup's own Raft index belongs to the old cluster's log: drop it.
+	body, shrink, err := fsm.ResetIndex(r)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: size - shrink}
+	timeout := time.Until(deadlineOf(ctx))
+	if err := s.raft.Restore(meta, body, timeout); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	return nil
+}
+
+// Recover rewrites a stopped member's Raft configuration to exactly these
+// voters, for quorum-loss recovery: run it on every surviving member with the
+// same list, then start them. It replays the member's log into a scratch
+// state machine to write a consistent snapshot first (hashicorp/raft's
+// RecoverCluster).
+func Recover(cfg Config, servers []Server) error {
+	if cfg.ID == "" || cfg.Dir == "" || cfg.Transport == nil {
+		return fmt.Errorf("%w: recover needs the member ID, data dir and a transport", ErrInvalid)
+	}
+	if len(servers) == 0 {
+		return fmt.Errorf("%w: recover needs at least one surviving member", ErrInvalid)
+	}
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: time.Second}})
+	if err != nil {
+		return fmt.Errorf("open raft log in %s: %w (is the member still running?)", cfg.Dir, err)
+	}
+	defer logs.Close()
+	raftLogger := hclog.NewNullLogger()
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, max(cfg.SnapshotRetain, 1), raftLogger)
+	if err != nil {
+		return fmt.Errorf("open snapshots in %s: %w", cfg.Dir, err)
+	}
+	has, err := raft.HasExistingState(logs, logs, snaps)
+	if err != nil || !has {
+		return fmt.Errorf("%s holds no Raft state to recover (%v)", cfg.Dir, err)
+	}
+	var conf raft.Configuration
+	for _, srv := range servers {
+		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(srv.ID), Address: raft.ServerAddress(srv.Address)})
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.Logger = raftLogger
+	hub := watch.NewHub(watch.DefaultConfig(), 0)
+	defer hub.Close()
+	scratch := fsm.New(kv.New(), hub, slog.New(slog.DiscardHandler))
+	if err := raft.RecoverCluster(rc, scratch, logs, logs, snaps, cfg.Transport.Raft(), conf); err != nil {
+		return fmt.Errorf("recover cluster: %w", err)
+	}
+	return nil
 }

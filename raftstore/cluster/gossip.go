@@ -45,6 +45,9 @@ type Meta struct {
 	// View is a hash of the masters this one would bootstrap with; all of
 	// them must publish the same view before any bootstraps.
 	View string `json:"view,omitempty"`
+	// CA is the fingerprint (prefix) of the cluster CA this master uses;
+	// part of the view, so a cluster only forms on one CA.
+	CA string `json:"ca,omitempty"`
 }
 
 // State is a member's gossip state.
@@ -206,11 +209,17 @@ func (g *Gossip) Members() []Member {
 // Changed is signalled (coalesced) whenever membership or metadata changes.
 func (g *Gossip) Changed() <-chan struct{} { return g.notify }
 
-// SetMeta changes this node's metadata and gossips it.
-func (g *Gossip) SetMeta(m Meta) error {
+// UpdateMeta changes this node's metadata through fn and gossips it, if
+// fn changed anything.
+func (g *Gossip) UpdateMeta(fn func(*Meta)) error {
 	g.mu.Lock()
-	g.meta = m
+	before := g.meta
+	fn(&g.meta)
+	changed := g.meta != before
 	g.mu.Unlock()
+	if !changed {
+		return nil
+	}
 	return g.ml.UpdateNode(5 * time.Second)
 }
 

@@ -34,7 +34,10 @@ type ManagerConfig struct {
 	// Interval is how often the manager reconciles without a gossip
 	// event. Default 2s.
 	Interval time.Duration
-	Logger   *slog.Logger
+	// BeforeBootstrap runs just before this master bootstraps the cluster
+	// (e.g. to commit the agreed CA); an error stops the bootstrap.
+	BeforeBootstrap func() error
+	Logger          *slog.Logger
 }
 
 // Manager keeps Raft membership in step with gossip: it bootstraps the
@@ -82,11 +85,8 @@ func (m *Manager) step(ctx context.Context) {
 		m.tryBootstrap()
 		return
 	}
-	if meta := m.g.LocalMeta(); !meta.Bootstrapped || meta.View != "" {
-		meta.Bootstrapped, meta.View = true, ""
-		if err := m.g.SetMeta(meta); err != nil {
-			m.log.Warn("gossip metadata update failed", "err", err)
-		}
+	if err := m.g.UpdateMeta(func(meta *Meta) { meta.Bootstrapped, meta.View = true, "" }); err != nil {
+		m.log.Warn("gossip metadata update failed", "err", err)
 	}
 	if m.store.IsLeader() {
 		m.reconcile(ctx)
@@ -108,7 +108,7 @@ func (m *Manager) aliveMasters() []Member {
 func viewOf(masters []Member) string {
 	h := sha256.New()
 	for _, mem := range masters {
-		h.Write([]byte(mem.Meta.ID + "=" + mem.Meta.RaftAddr + ";"))
+		h.Write([]byte(mem.Meta.ID + "=" + mem.Meta.RaftAddr + "/" + mem.Meta.CA + ";"))
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
@@ -140,11 +140,8 @@ func (m *Manager) tryBootstrap() {
 	if ok {
 		view = viewOf(masters)
 	}
-	if meta := m.g.LocalMeta(); meta.View != view {
-		meta.View = view
-		if err := m.g.SetMeta(meta); err != nil {
-			m.log.Warn("gossip metadata update failed", "err", err)
-		}
+	if err := m.g.UpdateMeta(func(meta *Meta) { meta.View = view }); err != nil {
+		m.log.Warn("gossip metadata update failed", "err", err)
 	}
 	if !ok {
 		if len(masters) > expect {
@@ -162,6 +159,12 @@ func (m *Manager) tryBootstrap() {
 	for _, mem := range masters {
 		servers = append(servers, raftstore.Server{ID: mem.Meta.ID, Address: mem.Meta.RaftAddr})
 		names = append(names, mem.Meta.ID)
+	}
+	if m.cfg.BeforeBootstrap != nil {
+		if err := m.cfg.BeforeBootstrap(); err != nil {
+			m.log.Error("not bootstrapping", "err", err)
+			return
+		}
 	}
 	if err := m.store.Bootstrap(servers); err != nil {
 		m.log.Error("bootstrap failed", "err", err)

@@ -103,7 +103,10 @@ func DecodeCommand(data []byte) (Command, error) {
 	switch typ {
 	case TypeTxn:
 		t, err := Decode(data)
-		return Command{Type: typ, Txn: t}, err
+		if err != nil {
+			return Command{}, err
+		}
+		return Command{Type: typ, Txn: t}, nil
 	case TypeLeaseGrant, TypeLeaseRevoke:
 		d := decoder{b: data[2:]}
 		l := &LeaseCmd{ID: d.varint()}
@@ -121,8 +124,9 @@ func DecodeCommand(data []byte) (Command, error) {
 	return Command{}, &UnknownTypeError{Type: typ, Ignorable: typ&IgnoreUnknown != 0}
 }
 
-// Decode decodes a command entry. Only TypeTxn exists today; an unknown type
-// yields *UnknownTypeError so the caller can skip ignorable ones.
+// Decode decodes a transaction entry; any other type (lease commands, or
+// one this code does not know) yields *UnknownTypeError. DecodeCommand
+// decodes every type.
 func Decode(data []byte) (*Txn, error) {
 	if len(data) < 2 {
 		return nil, fmt.Errorf("%w: %d bytes is too short for a header", ErrCorrupt, len(data))

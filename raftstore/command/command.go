@@ -1,9 +1,10 @@
 // Package command defines the write commands the store replicates through
 // Raft and their compact, versioned binary encoding.
 //
-// Every write is a transaction: compares, then the success or failure ops,
+// Key writes are transactions: compares, then the success or failure ops,
 // applied at one revision. A plain Put is a transaction with no compares and
-// one op. Keeping one shape keeps the FSM small and the encoding stable.
+// one op. Lease grants and revokes are the other commands; a revoke deletes
+// the lease's keys at one revision.
 //
 // Encoding (version 1):
 //

@@ -22,13 +22,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(enc)
 	}
-	f.Add([]byte{})
-	f.Add([]byte{Version})
-	f.Add([]byte{Version, byte(IgnoreUnknown | 3), 1, 2, 3})
-	f.Add([]byte{Version, 2})
-	f.Add([]byte{Version, byte(TypeTxn), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
-	// Non-canonical but accepted: an overlong uvarint and unknown flag bits.
-	f.Add([]byte{Version, byte(TypeTxn), 0x80, 0x00, 1, byte(OpPut), 0xfc, 1, 'k', 0, 0})
+	addCommandSeeds(f)
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := bytes.Clone(data)
@@ -81,6 +75,121 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// addCommandSeeds adds every kind of entry, valid or not, to a corpus.
+func addCommandSeeds(f *testing.F) {
+	for _, tc := range txnCases() {
+		if enc := EncodeTxn(tc.txn); len(enc) <= 4096 {
+			f.Add(enc) // keep the corpus small; the fuzzer grows what it needs
+		}
+	}
+	for _, tc := range leaseCases() {
+		f.Add(tc.enc)
+	}
+	for _, cases := range [][]corruptCase{corruptTxnCases(), corruptLeaseCases()} {
+		for _, tc := range cases {
+			f.Add(tc.data)
+		}
+	}
+	for _, tc := range unknownTypeCases {
+		f.Add(tc.data)
+	}
+	f.Add([]byte{})
+	f.Add([]byte{Version, byte(IgnoreUnknown | 3), 1, 2, 3})
+	f.Add([]byte{Version, byte(TypeTxn), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	// Non-canonical but accepted: an overlong uvarint and unknown flag bits.
+	f.Add([]byte{Version, byte(TypeTxn), 0x80, 0x00, 1, byte(OpPut), 0xfc, 1, 'k', 0, 0x80, 0x00, 0})
+	f.Add([]byte{Version, byte(TypeLeaseGrant), 0x80, 0x00, 0x81, 0x80, 0x00})
+	f.Add([]byte{Version, byte(TypeLeaseRevoke), 0xff, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00})
+}
+
+// FuzzDecodeCommand: DecodeCommand never panics or modifies its input,
+// fails only with ErrCorrupt or *UnknownTypeError and then returns no
+// command, agrees with Decode on transactions, and whatever lease command it
+// accepts survives a round trip through its encoder.
+//
+//	go test -run='^$' -fuzz='^FuzzDecodeCommand$' ./raftstore/command
+func FuzzDecodeCommand(f *testing.F) {
+	addCommandSeeds(f)
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := bytes.Clone(data)
+		c, err := DecodeCommand(data)
+		if !bytes.Equal(in, data) {
+			t.Fatalf("DecodeCommand modified its input")
+		}
+		txn, txnErr := Decode(bytes.Clone(data))
+		if err != nil {
+			if c.Txn != nil || c.Lease != nil {
+				t.Fatalf("DecodeCommand returned both %+v and %v", c, err)
+			}
+			var u *UnknownTypeError
+			if errors.As(err, &u) {
+				if errors.Is(err, ErrCorrupt) {
+					t.Fatalf("unknown type reported as corrupt: %v", err)
+				}
+				switch u.Type {
+				case TypeTxn, TypeLeaseGrant, TypeLeaseRevoke:
+					t.Fatalf("known type %d reported unknown for % x", u.Type, data)
+				}
+				if u.Ignorable != (u.Type&IgnoreUnknown != 0) || len(data) < 2 || Type(data[1]) != u.Type {
+					t.Fatalf("bad UnknownTypeError %+v for % x", *u, data)
+				}
+			} else if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v (%T) wraps neither ErrCorrupt nor *UnknownTypeError", err, err)
+			}
+			// What is not a command is not a txn either, and a txn entry
+			// fails both decoders the same way.
+			if txnErr == nil {
+				t.Fatalf("Decode accepted % x that DecodeCommand rejected: %v", data, err)
+			}
+			if len(data) >= 2 && Type(data[1]) == TypeTxn && txnErr.Error() != err.Error() {
+				t.Fatalf("txn errors differ: DecodeCommand %v, Decode %v", err, txnErr)
+			}
+			return
+		}
+		if len(data) < 2 || c.Type != Type(data[1]) {
+			t.Fatalf("decoded type %d from % x", c.Type, data)
+		}
+		switch c.Type {
+		case TypeTxn:
+			if c.Txn == nil || c.Lease != nil {
+				t.Fatalf("txn command %+v: want exactly the Txn set", c)
+			}
+			if txnErr != nil || !reflect.DeepEqual(c.Txn, txn) {
+				t.Fatalf("DecodeCommand and Decode disagree on % x:\n %+v\n %+v, %v", data, c.Txn, txn, txnErr)
+			}
+			if want := wantDecoded(c.Txn); !reflect.DeepEqual(c.Txn, want) {
+				t.Fatalf("decoded txn is not in normal form:\n got %+v\nwant %+v", c.Txn, want)
+			}
+		case TypeLeaseGrant, TypeLeaseRevoke:
+			if c.Lease == nil || c.Txn != nil {
+				t.Fatalf("lease command %+v: want exactly the Lease set", c)
+			}
+			if txn != nil || txnErr == nil {
+				t.Fatalf("Decode accepted lease command % x as txn %+v", data, txn)
+			}
+			var enc []byte
+			if c.Type == TypeLeaseGrant {
+				enc = EncodeLeaseGrant(c.Lease.ID, c.Lease.TTL)
+			} else {
+				if c.Lease.TTL != 0 {
+					t.Fatalf("revoke decoded with TTL %d", c.Lease.TTL)
+				}
+				enc = EncodeLeaseRevoke(c.Lease.ID)
+			}
+			again, err := DecodeCommand(enc)
+			if err != nil || !reflect.DeepEqual(again, c) {
+				t.Fatalf("lease round trip differs: %+v (%+v), want %+v (%+v), err %v", again, again.Lease, c, c.Lease, err)
+			}
+			if len(enc) > len(data) {
+				t.Fatalf("re-encoding grew from %d to %d bytes", len(data), len(enc))
+			}
+		default:
+			t.Fatalf("DecodeCommand accepted unknown type %d", c.Type)
+		}
+	})
+}
+
 // FuzzDecodeResponse: DecodeResponse never panics, fails only with
 // ErrCorrupt, and whatever it accepts survives a semantic round trip.
 //
@@ -93,9 +202,12 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 		f.Add(enc)
 	}
+	for _, tc := range corruptResponseCases {
+		f.Add(tc.data)
+	}
 	f.Add([]byte{})
-	f.Add([]byte{Version, 0, 2, 0}) // succeeded byte other than 0/1
-	f.Add([]byte{Version, 0x80, 0x00, 1, 1, 7, 0, 0, 0})
+	f.Add([]byte{Version, 0, 2, 0, 0}) // succeeded byte other than 0/1
+	f.Add([]byte{Version, 0x80, 0x00, 1, 0xff, 1, 7, 0, 0, 0})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeResponse(data)

@@ -207,6 +207,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	b := kv.NewBuilder()
 	var buf bytes.Buffer
 	var last []byte
+	var keyLeases []int64
 	for i := uint64(0); i < count; i++ {
 		n, err := binary.ReadUvarint(r)
 		if err != nil {
@@ -226,19 +227,32 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			return fmt.Errorf("restore snapshot: record %d: key %q is not after %q", i, kv.Key, last)
 		}
 		last = kv.Key
+		if kv.Lease != 0 {
+			keyLeases = append(keyLeases, kv.Lease)
+		}
 		b.Add(kv)
 	}
 	nleases, err := binary.ReadUvarint(r)
 	if err != nil {
 		return fmt.Errorf("restore snapshot: read lease count: %w", err)
 	}
+	leases := map[int64]bool{}
 	for i := uint64(0); i < nleases; i++ {
 		id, err1 := binary.ReadVarint(r)
 		ttl, err2 := binary.ReadVarint(r)
 		if err := errors.Join(err1, err2); err != nil {
 			return fmt.Errorf("restore snapshot: lease %d: %w", i, err)
 		}
+		if id == 0 || leases[id] {
+			return fmt.Errorf("restore snapshot: lease %d: ID %d is zero or repeated", i, id)
+		}
+		leases[id] = true
 		b.AddLease(kv.LeaseInfo{ID: id, TTL: ttl})
+	}
+	for _, l := range keyLeases {
+		if !leases[l] {
+			return fmt.Errorf("restore snapshot: a key names lease %d, which the snapshot does not hold", l)
+		}
 	}
 	if _, err := r.ReadByte(); err != io.EOF {
 		return fmt.Errorf("restore snapshot: unexpected data after %d records", count)
@@ -247,4 +261,25 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.hub.Reset(rev)
 	f.advance(index)
 	return nil
+}
+
+// ResetIndex reads a snapshot stream's header and returns the stream with
+// its Raft index set to 0, for restoring a backup into a new cluster, and
+// by how many bytes that made it shorter.
+func ResetIndex(r io.Reader) (io.Reader, int64, error) {
+	br := bufio.NewReader(r)
+	magic := make([]byte, len(snapshotMagic)+1)
+	if _, err := io.ReadFull(br, magic); err != nil {
+		return nil, 0, fmt.Errorf("read snapshot header: %w", err)
+	}
+	if string(magic[:4]) != snapshotMagic || magic[4] != snapshotVersion {
+		return nil, 0, fmt.Errorf("not a drover snapshot (header %q)", magic)
+	}
+	idx, err := binary.ReadUvarint(br)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read snapshot index: %w", err)
+	}
+	shrink := int64(len(binary.AppendUvarint(nil, idx)) - 1)
+	hdr := binary.AppendUvarint(magic, 0)
+	return io.MultiReader(bytes.NewReader(hdr), br), shrink, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"reflect"
 	"runtime"
 	"strings"
@@ -379,6 +380,19 @@ func populate(t *testing.T, f *fsm.FSM) {
 		{Type: command.OpPut, Key: b("txn/a"), Value: b("1")},
 		{Type: command.OpPut, Key: b("txn/b"), Value: bytes.Repeat([]byte{0xfe}, 10000)},
 	}}))
+	// Leases: some with keys, one emptied, one never used, one revoked.
+	for _, id := range []int64{100, 200, 300, 400, math.MaxInt64, -7} {
+		add(grantLog(0, id, id%1000+1))
+	}
+	for i := 0; i < 40; i++ {
+		add(putLeaseLog(0, fmt.Sprintf("leased/%02d", i), "v", []int64{100, 200, 300}[i%3]))
+	}
+	add(putLeaseLog(0, "key/007", "now leased", math.MaxInt64))
+	add(putLeaseLog(0, "leased/00", "moved", 200))
+	add(putLeaseLog(0, "leased/01", "detached", 0))
+	add(cmd(0, command.Delete(b("leased/3"), b("leased/4"), false)))
+	add(revokeLog(0, 300))
+	add(revokeLog(0, -7))
 	for len(logs) > 0 {
 		n := min(len(logs), 64)
 		f.ApplyBatch(logs[:n])
@@ -401,6 +415,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	if got, want := dump(dst.store), dump(src.store); !reflect.DeepEqual(got, want) {
 		t.Fatalf("restored state differs: %d keys, want %d", len(got), len(want))
 	}
+	checkLeasesEqual(t, dst.store, src.store)
 	if dst.hub.Revision() != src.store.Revision() {
 		t.Fatalf("hub revision after restore = %d, want %d", dst.hub.Revision(), src.store.Revision())
 	}
@@ -415,6 +430,11 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		putLog(next, "key/007", "after"),
 		cmd(next+1, command.Delete(b("key/"), command.PrefixEnd(b("key/")), true)),
 		putLog(next+2, "new", "1"),
+		revokeLog(next+3, 200),
+		revokeLog(next+4, 100),
+		grantLog(next+5, 300, 1),
+		putLeaseLog(next+6, "new", "2", 300),
+		revokeLog(next+7, 400),
 	}
 	outSrc := src.fsm.ApplyBatch(more)
 	outDst := dst.fsm.ApplyBatch(more)
@@ -424,6 +444,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(dump(dst.store), dump(src.store)) || dst.store.Revision() != src.store.Revision() {
 		t.Fatalf("states diverged after restore")
 	}
+	checkLeasesEqual(t, dst.store, src.store)
 
 	// Snapshot of the restored member is byte-identical to the source's.
 	if a, b := persist(t, src.fsm), persist(t, dst.fsm); !bytes.Equal(a, b) {
@@ -517,17 +538,43 @@ func TestPersistWriteErrorCancelsSink(t *testing.T) {
 	}
 }
 
-// snapshotBytes builds a snapshot stream by hand.
-func snapshotBytes(index uint64, rev int64, records ...[]byte) []byte {
-	out := append([]byte("DRVS"), 1)
+// snapshotHeader is the start of a snapshot stream: magic, version, index,
+// revision and record count.
+func snapshotHeader(version byte, index uint64, rev int64, count uint64) []byte {
+	out := append([]byte("DRVS"), version)
 	out = binary.AppendUvarint(out, index)
 	out = binary.AppendVarint(out, rev)
-	out = binary.AppendUvarint(out, uint64(len(records)))
+	return binary.AppendUvarint(out, count)
+}
+
+// appendRecords appends length-prefixed key-value records.
+func appendRecords(out []byte, records ...[]byte) []byte {
 	for _, r := range records {
 		out = binary.AppendUvarint(out, uint64(len(r)))
 		out = append(out, r...)
 	}
 	return out
+}
+
+// appendLeases appends the lease section: count, then ID and TTL pairs.
+func appendLeases(out []byte, leases ...kv.LeaseInfo) []byte {
+	out = binary.AppendUvarint(out, uint64(len(leases)))
+	for _, l := range leases {
+		out = binary.AppendVarint(out, l.ID)
+		out = binary.AppendVarint(out, l.TTL)
+	}
+	return out
+}
+
+// snapshotBytes builds a version 2 snapshot stream by hand, without leases.
+func snapshotBytes(index uint64, rev int64, records ...[]byte) []byte {
+	return snapshotWithLeases(index, rev, nil, records...)
+}
+
+func snapshotWithLeases(index uint64, rev int64, leases []kv.LeaseInfo, records ...[]byte) []byte {
+	out := snapshotHeader(2, index, rev, uint64(len(records)))
+	out = appendRecords(out, records...)
+	return appendLeases(out, leases...)
 }
 
 func TestSnapshotFormat(t *testing.T) {
@@ -538,18 +585,76 @@ func TestSnapshotFormat(t *testing.T) {
 	if got := dump(h.store); !reflect.DeepEqual(got, want) || h.store.Revision() != 5 || h.fsm.Index() != 17 {
 		t.Fatalf("restored %+v rev %d index %d", got, h.store.Revision(), h.fsm.Index())
 	}
+	if got := h.store.Leases(); len(got) != 0 {
+		t.Fatalf("restored leases %+v, want none", got)
+	}
 	// And Persist writes exactly that stream.
 	if got := persist(t, h.fsm); !bytes.Equal(got, snapshotBytes(17, 5, rec)) {
 		t.Fatalf("Persist wrote % x\nwant % x", got, snapshotBytes(17, 5, rec))
+	}
+	// The same, byte by byte: an empty lease section is one zero byte.
+	literal := []byte{'D', 'R', 'V', 'S', 2, 17, 10, 1, 8, 1, 'k', 1, 'v', 6, 10, 4, 0, 0}
+	if got := snapshotBytes(17, 5, rec); !bytes.Equal(got, literal) {
+		t.Fatalf("snapshotBytes = % x, want % x", got, literal)
+	}
+}
+
+func TestSnapshotFormatWithLeases(t *testing.T) {
+	kvs := []command.KeyValue{
+		{Key: b("a"), Value: b("1"), CreateRev: 1, ModRev: 1, Version: 1, Lease: 3},
+		{Key: b("b"), Value: b("2"), CreateRev: 2, ModRev: 2, Version: 1},
+		{Key: b("c"), Value: b("3"), CreateRev: 3, ModRev: 4, Version: 2, Lease: -9},
+		{Key: b("d"), Value: b("4"), CreateRev: 4, ModRev: 4, Version: 1, Lease: 3},
+	}
+	var recs [][]byte
+	for _, kv := range kvs {
+		recs = append(recs, command.AppendKeyValue(nil, kv))
+	}
+	leases := []kv.LeaseInfo{{ID: -9, TTL: 5}, {ID: 3, TTL: 60}, {ID: 300, TTL: -1}}
+	data := snapshotWithLeases(21, 4, leases, recs...)
+	h := restore(t, data)
+	if got := dump(h.store); !reflect.DeepEqual(got, kvs) || h.store.Revision() != 4 || h.fsm.Index() != 21 {
+		t.Fatalf("restored %+v rev %d index %d", got, h.store.Revision(), h.fsm.Index())
+	}
+	if got := h.store.Leases(); !reflect.DeepEqual(got, leases) {
+		t.Fatalf("restored leases %+v, want %+v", got, leases)
+	}
+	for id, want := range map[int64][]string{-9: {"c"}, 3: {"a", "d"}, 300: {}} {
+		if got := leaseKeys(h.store, id); !reflect.DeepEqual(got, want) {
+			t.Fatalf("lease %d keys %q, want %q", id, got, want)
+		}
+	}
+	if got := persist(t, h.fsm); !bytes.Equal(got, data) {
+		t.Fatalf("Persist wrote % x\nwant % x", got, data)
+	}
+	// The lease section byte by byte: count 3, then zigzag (ID, TTL) pairs,
+	// by ID.
+	tail := []byte{3, 17, 10, 6, 120, 0xd8, 0x04, 1}
+	if !bytes.HasSuffix(data, tail) {
+		t.Fatalf("snapshot ends % x, want % x", data[len(data)-len(tail):], tail)
+	}
+	// Leases may come in any order in a stream; Persist writes them by ID.
+	shuffled := snapshotWithLeases(21, 4, []kv.LeaseInfo{leases[2], leases[0], leases[1]}, recs...)
+	h = restore(t, shuffled)
+	if got := h.store.Leases(); !reflect.DeepEqual(got, leases) {
+		t.Fatalf("restored leases %+v, want %+v", got, leases)
+	}
+	if got := persist(t, h.fsm); !bytes.Equal(got, data) {
+		t.Fatalf("Persist of a shuffled restore wrote % x\nwant % x", got, data)
 	}
 }
 
 func TestRestoreGarbage(t *testing.T) {
 	good := command.AppendKeyValue(nil, command.KeyValue{Key: b("k"), Value: b("v"), CreateRev: 1, ModRev: 1, Version: 1})
-	hdr := func(rest ...byte) []byte { return append([]byte("DRVS\x01"), rest...) }
+	leased := command.AppendKeyValue(nil, command.KeyValue{Key: b("k"), Value: b("v"), CreateRev: 1, ModRev: 1, Version: 1, Lease: 5})
+	hdr := func(rest ...byte) []byte { return append([]byte("DRVS\x02"), rest...) }
 	// Declare two records but write only the first.
-	two := snapshotBytes(1, 1, good, good)
-	twoRecordsOneWritten := two[:len(two)-1-len(good)]
+	twoRecordsOneWritten := appendRecords(snapshotHeader(2, 1, 1, 2), good)
+	oneRecord := appendRecords(snapshotHeader(2, 1, 1, 1), good)
+	// A version 1 stream: no lease section, no lease in the records.
+	v1 := command.AppendKeyValue(nil, command.KeyValue{Key: b("k"), Value: b("v"), CreateRev: 1, ModRev: 1, Version: 1})
+	v1 = appendRecords(snapshotHeader(1, 1, 1, 1), v1[:len(v1)-1])
+	overflow := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}
 	tests := []struct {
 		name string
 		data []byte
@@ -558,7 +663,9 @@ func TestRestoreGarbage(t *testing.T) {
 		{"empty", nil, "read header"},
 		{"short header", []byte("DRV"), "read header"},
 		{"wrong magic", []byte("ABCD\x01\x00\x00\x00"), "not a drover snapshot"},
-		{"wrong version", []byte("DRVS\x02\x00\x00\x00"), "not a drover snapshot"},
+		{"version 1", []byte("DRVS\x01\x00\x00\x00"), "not a drover snapshot"},
+		{"version 1 snapshot", v1, "not a drover snapshot"},
+		{"version 3", append([]byte("DRVS\x03"), snapshotBytes(1, 1)[5:]...), "not a drover snapshot"},
 		{"text", []byte("hello, this is not a snapshot"), "not a drover snapshot"},
 		{"no index", hdr(), "read index"},
 		{"bad index", hdr(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), "read index"},
@@ -571,11 +678,25 @@ func TestRestoreGarbage(t *testing.T) {
 		{"corrupt record", snapshotBytes(1, 1, []byte{0x05, 'k'}), "record 0: corrupt"},
 		{"record with trailing bytes", snapshotBytes(1, 1, append(bytes.Clone(good), 0)), "record 0: corrupt"},
 		{"empty record", snapshotBytes(1, 1, nil), "record 0: corrupt"},
+		{"no lease count", oneRecord, "read lease count"},
+		{"no lease count without records", hdr(1, 2, 0), "read lease count"},
+		{"lease count overflow", append(bytes.Clone(oneRecord), overflow...), "read lease count"},
+		{"lease missing", appendLeases(bytes.Clone(oneRecord), kv.LeaseInfo{ID: 1})[:len(oneRecord)+1], "lease 0"},
+		{"lease ttl missing", append(bytes.Clone(oneRecord), 1, 2), "lease 0"},
+		{"lease ttl truncated", append(bytes.Clone(oneRecord), 1, 2, 0x80), "lease 0"},
+		{"lease id overflow", append(append(bytes.Clone(oneRecord), 1), append(overflow, 2)...), "lease 0"},
+		{"second lease missing", append(bytes.Clone(oneRecord), 2, 2, 4), "lease 1"},
+		{"huge lease count", append(bytes.Clone(oneRecord), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 2, 4), "lease 1"},
+		{"trailing byte after leases", append(snapshotWithLeases(1, 1, []kv.LeaseInfo{{ID: 5, TTL: 1}}, leased), 0), "unexpected data"},
+		{"trailing byte without leases", append(snapshotBytes(1, 1, good), 0), "unexpected data"},
+		// An undeclared record after the declared one: its length is read
+		// as the lease count, its bytes as leases, until they run out.
+		{"more records than declared", appendLeases(appendRecords(snapshotHeader(2, 1, 1, 1), good, good)), "is zero or repeated"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.fsm.ApplyBatch([]*raft.Log{putLog(1, "existing", "1")})
+			h.fsm.ApplyBatch([]*raft.Log{grantLog(1, 9, 90), putLeaseLog(1, "existing", "1", 9)})
 			before := dump(h.store)
 			rc := &readCloser{Reader: bytes.NewReader(tc.data)}
 			err := h.fsm.Restore(rc)
@@ -592,6 +713,9 @@ func TestRestoreGarbage(t *testing.T) {
 			if got := dump(h.store); !reflect.DeepEqual(got, before) || h.store.Revision() != 1 || h.fsm.Index() != 1 {
 				t.Fatalf("failed restore changed the state: %+v rev %d index %d", got, h.store.Revision(), h.fsm.Index())
 			}
+			if got := h.store.Leases(); !reflect.DeepEqual(got, []kv.LeaseInfo{{ID: 9, TTL: 90}}) || !reflect.DeepEqual(leaseKeys(h.store, 9), []string{"existing"}) {
+				t.Fatalf("failed restore changed the leases: %+v", got)
+			}
 		})
 	}
 }
@@ -604,14 +728,21 @@ func TestRestoreTruncated(t *testing.T) {
 		putLog(1, "a", "1"),
 		putLog(2, "\x00\xff", ""),
 		cmd(3, &command.Txn{Success: []command.Op{{Type: command.OpPut, Key: b("c"), Value: bytes.Repeat([]byte("x"), 200)}}}),
+		grantLog(4, 1, 10),
+		grantLog(5, 300, 3000),
+		grantLog(6, -2, 1<<40),
+		putLeaseLog(7, "d", "1", 300),
 	})
 	data := persist(t, src.fsm)
+	if restore(t, data).store.Len() != 4 {
+		t.Fatalf("setup: the whole snapshot does not restore")
+	}
 	for i := 0; i < len(data); i++ {
 		h := newHarness(t)
 		if err := h.fsm.Restore(io.NopCloser(bytes.NewReader(data[:i]))); err == nil {
 			t.Fatalf("Restore of the first %d of %d bytes succeeded", i, len(data))
 		}
-		if h.store.Len() != 0 || h.fsm.Index() != 0 {
+		if h.store.Len() != 0 || h.fsm.Index() != 0 || len(h.store.Leases()) != 0 {
 			t.Fatalf("Restore of %d bytes changed the state", i)
 		}
 	}
@@ -627,6 +758,11 @@ func TestApplyUndecodableCommandPanics(t *testing.T) {
 		{"bad version", []byte{9, 1, 0, 0, 0}, "format version"},
 		{"truncated", command.EncodeTxn(command.Put(b("k"), b("v"), false))[:6], "corrupt"},
 		{"unknown type not ignorable", []byte{command.Version, 7}, "unknown type 7"},
+		{"truncated grant", command.EncodeLeaseGrant(1, 300)[:3], "bad varint"},
+		{"grant without ttl", command.EncodeLeaseGrant(1, 1)[:3], "bad varint"},
+		{"revoke with trailing byte", append(command.EncodeLeaseRevoke(1), 0), "trailing bytes"},
+		{"revoke without id", []byte{command.Version, byte(command.TypeLeaseRevoke)}, "bad varint"},
+		{"put without its lease", []byte{1, 1, 0, 1, byte(command.OpPut), 0, 1, 'k', 1, 'v', 0}, "corrupt"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -660,7 +796,9 @@ func TestApplyIgnorableUnknownIsSkipped(t *testing.T) {
 	before, rev := dump(h.store), h.store.Revision()
 
 	entries := [][]byte{
-		{command.Version, byte(command.IgnoreUnknown | 2)},
+		{command.Version, byte(command.IgnoreUnknown | 4)},
+		append([]byte{command.Version, byte(command.IgnoreUnknown | command.TypeLeaseGrant)}, command.EncodeLeaseGrant(1, 10)[2:]...),
+		append([]byte{command.Version, byte(command.IgnoreUnknown | command.TypeLeaseRevoke)}, command.EncodeLeaseRevoke(1)[2:]...),
 		{command.Version, byte(command.IgnoreUnknown | 0x7f), 0xff, 0xff, 0xff},
 		append([]byte{command.Version, byte(command.IgnoreUnknown | command.TypeTxn)},
 			command.EncodeTxn(command.Put(b("a"), b("overwritten?"), false))[2:]...),
@@ -669,7 +807,8 @@ func TestApplyIgnorableUnknownIsSkipped(t *testing.T) {
 	for i, data := range entries {
 		logs = append(logs, raw(uint64(2+i), raft.LogCommand, data))
 	}
-	logs = append(logs, putLog(5, "b", "1"))
+	last := uint64(2 + len(entries))
+	logs = append(logs, putLog(last, "b", "1"))
 	var out []interface{}
 	func() {
 		defer func() {
@@ -684,11 +823,14 @@ func TestApplyIgnorableUnknownIsSkipped(t *testing.T) {
 			t.Errorf("skipped entry %d: response %v, want nil", i, out[i])
 		}
 	}
-	if r := resp(t, out[3]); r.Revision != rev+1 {
+	if r := resp(t, out[len(entries)]); r.Revision != rev+1 {
 		t.Fatalf("the command after the skipped ones: %+v", r)
 	}
-	if h.fsm.Index() != 5 {
-		t.Fatalf("Index = %d, want 5", h.fsm.Index())
+	if h.fsm.Index() != last {
+		t.Fatalf("Index = %d, want %d", h.fsm.Index(), last)
+	}
+	if got := h.store.Leases(); len(got) != 0 {
+		t.Fatalf("a skipped grant created leases %+v", got)
 	}
 	after := dump(h.store)
 	if !reflect.DeepEqual(after[:1], before) || len(after) != 2 || h.store.Revision() != rev+1 {
@@ -746,7 +888,7 @@ func TestApplyPublishesToHub(t *testing.T) {
 
 // A corrupt record length must fail on the short input, not allocate it.
 func TestRestoreHugeRecordLengthFailsCheaply(t *testing.T) {
-	data := []byte("DRVS\x01\x01\x02\x01\x80\x80\x80\x80\x08")
+	data := []byte("DRVS\x02\x01\x02\x01\x80\x80\x80\x80\x08")
 	f := newHarness(t).fsm
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)

@@ -169,9 +169,9 @@ func (s *Store) ApplyCommands(cmds []command.Command) ([]*command.Response, []Ch
 		switch {
 		case c.Txn != nil:
 			resps[i], changes[i] = s.applyTxn(c.Txn)
-		case c.Type == command.TypeLeaseGrant:
+		case c.Type == command.TypeLeaseGrant && c.Lease != nil:
 			resps[i], changes[i] = s.grant(c.Lease)
-		case c.Type == command.TypeLeaseRevoke:
+		case c.Type == command.TypeLeaseRevoke && c.Lease != nil:
 			resps[i], changes[i] = s.revoke(c.Lease)
 		default:
 			resps[i], changes[i] = &command.Response{Revision: s.rev}, Change{Revision: s.rev}
@@ -413,8 +413,8 @@ func (s *Store) Lease(id int64) (ttl int64, keys [][]byte, ok bool) {
 	return l.ttl, keys, true
 }
 
-// Leases lists the view's leases, by ID.
-func (v *View) Leases() []LeaseInfo { return v.leases }
+// Leases lists the view's leases, by ID (a copy).
+func (v *View) Leases() []LeaseInfo { return append([]LeaseInfo(nil), v.leases...) }
 
 // Revision is the revision the view reflects.
 func (v *View) Revision() int64 { return v.rev }
@@ -462,6 +462,7 @@ func (s *Store) Restore(b *Builder, rev int64) {
 		}
 		return true
 	})
+	delete(b.leases, 0) // 0 means "no lease"
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tree = b.tree

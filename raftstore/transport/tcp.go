@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,7 +30,10 @@ type TCPConfig struct {
 	MaxPool int
 	// Timeout bounds Raft RPC I/O.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// TLS, when set, wraps every member connection (both directions need
+	// certificates: use a mutual TLS config). Nil is plaintext.
+	TLS    *tls.Config
+	Logger *slog.Logger
 }
 
 // TCP is a Transport over one TCP port.
@@ -39,6 +43,7 @@ type TCP struct {
 	raftLn    *chanListener
 	storeLn   *chanListener
 	raft      *raft.NetworkTransport
+	tls       *tls.Config
 	log       *slog.Logger
 
 	closeOnce sync.Once
@@ -77,6 +82,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 		advertise: adv,
 		raftLn:    newChanListener(adv),
 		storeLn:   newChanListener(adv),
+		tls:       cfg.TLS,
 		log:       cfg.Logger,
 	}
 	stream := &raftStream{t: t}
@@ -108,12 +114,21 @@ func (t *TCP) acceptLoop() {
 func (t *TCP) route(conn net.Conn) {
 	defer t.wg.Done()
 	var kind [1]byte
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if t.tls != nil {
+		tc := tls.Server(conn, t.tls)
+		if err := tc.Handshake(); err != nil {
+			t.log.Warn("rejecting member connection: TLS handshake failed", "remote", conn.RemoteAddr(), "err", err)
+			conn.Close()
+			return
+		}
+		conn = tc
+	}
 	if _, err := io.ReadFull(conn, kind[:]); err != nil {
 		conn.Close()
 		return
 	}
-	conn.SetReadDeadline(time.Time{})
+	conn.SetDeadline(time.Time{})
 	switch kind[0] {
 	case kindRaft:
 		t.raftLn.deliver(conn)
@@ -125,7 +140,7 @@ func (t *TCP) route(conn net.Conn) {
 	}
 }
 
-func dialKind(ctx context.Context, addr string, kind byte) (net.Conn, error) {
+func dialKind(ctx context.Context, addr string, kind byte, tlsConf *tls.Config) (net.Conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -133,6 +148,18 @@ func dialKind(ctx context.Context, addr string, kind byte) (net.Conn, error) {
 	}
 	if tc, ok := conn.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
+	}
+	if tlsConf != nil {
+		if tlsConf.ServerName == "" && !tlsConf.InsecureSkipVerify {
+			tlsConf = tlsConf.Clone()
+			tlsConf.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(conn, tlsConf)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		}
+		conn = tc
 	}
 	if _, err := conn.Write([]byte{kind}); err != nil {
 		conn.Close()
@@ -146,7 +173,7 @@ func (t *TCP) Listener() net.Listener        { return t.storeLn }
 func (t *TCP) LocalAddr() raft.ServerAddress { return raft.ServerAddress(t.advertise.String()) }
 
 func (t *TCP) Dial(ctx context.Context, addr raft.ServerAddress) (net.Conn, error) {
-	conn, err := dialKind(ctx, string(addr), kindStore)
+	conn, err := dialKind(ctx, string(addr), kindStore, t.tls)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, addr, err)
 	}
@@ -174,7 +201,7 @@ func (s *raftStream) Addr() net.Addr            { return s.t.advertise }
 func (s *raftStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return dialKind(ctx, string(addr), kindRaft)
+	return dialKind(ctx, string(addr), kindRaft, s.t.tls)
 }
 
 // chanListener is a net.Listener fed by another goroutine.
@@ -213,7 +240,8 @@ func (l *chanListener) Close() error {
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
 
-// DialStore opens a store RPC connection to a TCP member, for clients.
-func DialStore(ctx context.Context, addr string) (net.Conn, error) {
-	return dialKind(ctx, addr, kindStore)
+// DialStore opens a store RPC connection to a TCP member, for clients;
+// tlsConf is nil for a plaintext (dev) member.
+func DialStore(ctx context.Context, addr string, tlsConf *tls.Config) (net.Conn, error) {
+	return dialKind(ctx, addr, kindStore, tlsConf)
 }

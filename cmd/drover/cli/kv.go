@@ -2,7 +2,11 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,16 +17,72 @@ import (
 type clientOptions struct {
 	endpoint string
 	timeout  time.Duration
+	dataDir  string
+	cacert   string
+	cert     string
+	key      string
 }
 
 func (o *clientOptions) addFlags(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&o.endpoint, "endpoint", "127.0.0.1:7380", "a member's address, host:port")
+	cmd.PersistentFlags().StringVar(&o.endpoint, "endpoint", "127.0.0.1:7380", "a master's member address, host:port")
 	cmd.PersistentFlags().DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for an answer")
+	cmd.PersistentFlags().StringVar(&o.dataDir, "data-dir", "drover-data", "a master's data dir, to find its admin certificate (pki/)")
+	cmd.PersistentFlags().StringVar(&o.cacert, "cacert", "", "cluster CA certificate (default <data-dir>/pki/ca.crt if present)")
+	cmd.PersistentFlags().StringVar(&o.cert, "cert", "", "client certificate (default <data-dir>/pki/admin.crt if present)")
+	cmd.PersistentFlags().StringVar(&o.key, "key", "", "client key (default <data-dir>/pki/admin.key if present)")
+}
+
+// tlsConfig finds the admin credentials; none means a plaintext (dev)
+// master.
+func (o *clientOptions) tlsConfig() (*tls.Config, error) {
+	ca, cert, key := o.cacert, o.cert, o.key
+	if ca == "" {
+		if p := filepath.Join(o.dataDir, "pki", "ca.crt"); fileExists(p) {
+			ca = p
+		}
+	}
+	if cert == "" && key == "" {
+		if p := filepath.Join(o.dataDir, "pki", "admin.crt"); fileExists(p) {
+			cert, key = p, filepath.Join(o.dataDir, "pki", "admin.key")
+		}
+	}
+	if ca == "" && cert == "" {
+		return nil, nil
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca != "" {
+		b, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("--cacert %s: no PEM certificate", ca)
+		}
+		conf.RootCAs = pool
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("--cert/--key: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{pair}
+	}
+	return conf, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func (o *clientOptions) dial(ctx context.Context) (*raftstore.Client, context.Context, context.CancelFunc, error) {
+	tc, err := o.tlsConfig()
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	c, err := raftstore.Dial(ctx, o.endpoint)
+	c, err := raftstore.Dial(ctx, o.endpoint, tc)
 	if err != nil {
 		cancel()
 		return nil, nil, nil, fmt.Errorf("%w (is a drover server running there? start one with: drover server --dev)", err)
@@ -136,7 +196,11 @@ func newKVCmd(s Streams) *cobra.Command {
 		Short: "Print every change to a key (or with --prefix, to keys under it) until Ctrl-C",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := raftstore.Dial(cmd.Context(), o.endpoint)
+			tc, err := o.tlsConfig()
+			if err != nil {
+				return err
+			}
+			c, err := raftstore.Dial(cmd.Context(), o.endpoint, tc)
 			if err != nil {
 				return fmt.Errorf("%w (is a drover server running there?)", err)
 			}

@@ -54,6 +54,6 @@ func newRaftCmd(s Streams) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(status)
+	cmd.AddCommand(status, newRaftTransferCmd(s, o), newRaftRecoverCmd(s))
 	return cmd
 }

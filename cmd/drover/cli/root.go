@@ -32,13 +32,14 @@ Start a single-member development store:
 Then, from another terminal:
   drover kv put /hello world
   drover kv get /hello
-  drover raft status`,
+  drover raft status
+  drover cluster members`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	root.AddCommand(newServerCmd(s), newKVCmd(s), newRaftCmd(s), newVersionCmd(s))
+	root.AddCommand(newServerCmd(s), newKVCmd(s), newRaftCmd(s), newClusterCmd(s), newStoreCmd(s), newKeygenCmd(s), newVersionCmd(s))
 	return root
 }
 

@@ -7,63 +7,162 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
 
+	"github.com/droverhq/drover/control/master"
 	"github.com/droverhq/drover/raftstore"
-	"github.com/droverhq/drover/raftstore/transport"
 )
 
 type serverOptions struct {
-	dev        bool
-	id         string
-	dataDir    string
-	listen     string
-	advertise  string
-	bootstrap  []string
-	logLevel   string
-	snapThresh uint64
-	trailing   uint64
-	history    int
-	election   time.Duration
+	dev             bool
+	config          string
+	id              string
+	dataDir         string
+	listen          string
+	api             string
+	gossip          string
+	advertise       string
+	advertiseAPI    string
+	advertiseGossip string
+	join            []string
+	expect          int
+	encrypt         string
+	caCert, caKey   string
+	logLevel        string
+	snapThresh      uint64
+	trailing        uint64
+	history         int
+	election        time.Duration
+	deadTimeout     time.Duration
+	leaveOnTerm     bool
 }
 
 func newServerCmd(s Streams) *cobra.Command {
 	o := &serverOptions{}
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run a drover master (for now: one member of the replicated store)",
-		Long: `Run one member of drover's replicated store.
+		Short: "Run a drover master",
+		Long: `Run a drover master: a member of the replicated store, gossip with the
+other masters, and the store's etcd v3 API.
 
-With --dev, everything has a default: a single member named "dev", data in
-./drover-data, listening on 127.0.0.1:7380 (plaintext, loopback only). The
-first start bootstraps a one-member cluster; later starts reuse the data.
+Development (one master, plaintext, loopback only, data in ./drover-data):
+  drover server --dev
 
-Without --dev, name the member, its data directory and address, and on the
-very first start of a new cluster give every member the same --bootstrap
-list:
-  drover server --id m1 --data-dir /var/lib/drover --listen 10.0.0.1:7380 \
-    --bootstrap m1=10.0.0.1:7380,m2=10.0.0.2:7380,m3=10.0.0.3:7380`,
+Production, three masters bootstrapping a new cluster. Start the first:
+  drover server --id m1 --data-dir /var/lib/drover --listen 10.0.0.1:7380 --bootstrap-expect 3
+It generates a gossip encryption key and prints it; start the others with it:
+  drover server --id m2 --data-dir /var/lib/drover --listen 10.0.0.2:7380 --bootstrap-expect 3 \
+    --join 10.0.0.1 --encrypt KEY
+Once the expected masters see each other they bootstrap Raft together,
+agree on a cluster CA (created at bootstrap, or given with --ca-cert/--ca-key)
+and talk TLS from then on. Restarting with the same data dir needs no flags
+beyond --id, --data-dir and --listen.
+
+Flags may also come from a YAML file (--config), keyed by flag name.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyConfigFile(cmd.Flags(), o.config); err != nil {
+				return err
+			}
 			return serverRun(cmd.Context(), s, o)
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&o.dev, "dev", false, "development mode: one member, local data dir, loopback only, plaintext")
-	f.StringVar(&o.id, "id", "", "this member's stable ID (default: dev in --dev mode, else required)")
-	f.StringVar(&o.dataDir, "data-dir", "", "where the Raft log and snapshots live (default ./drover-data with --dev)")
-	f.StringVar(&o.listen, "listen", "", "member address to listen on, host:port (default 127.0.0.1:7380 with --dev)")
-	f.StringVar(&o.advertise, "advertise", "", "member address peers should use, if different from --listen")
-	f.StringSliceVar(&o.bootstrap, "bootstrap", nil, "ID=host:port of every voter, to bootstrap a new cluster (ignored once data exists)")
+	f.BoolVar(&o.dev, "dev", false, "development mode: one master, ./drover-data, loopback only, plaintext (no TLS, no gossip encryption)")
+	f.StringVar(&o.config, "config", "", "YAML file of flag values (flag name: value); command-line flags win")
+	f.StringVar(&o.id, "id", "", "this master's unique, stable ID (default: the host name; dev in --dev mode)")
+	f.StringVar(&o.dataDir, "data-dir", "", "where Raft's log, snapshots, keys and certificates live (default ./drover-data with --dev)")
+	f.StringVar(&o.listen, "listen", "", fmt.Sprintf("member address for Raft and member traffic, host[:port] (port %d; default 127.0.0.1 with --dev)", master.DefaultMemberPort))
+	f.StringVar(&o.api, "api", "", fmt.Sprintf("etcd v3 API address, host[:port] (default: the --listen host, port %d)", master.DefaultAPIPort))
+	f.StringVar(&o.gossip, "gossip", "", fmt.Sprintf("gossip address, host[:port] (default: the --listen host, port %d)", master.DefaultGossipPort))
+	f.StringVar(&o.advertise, "advertise", "", "member address other masters should use, if not --listen")
+	f.StringVar(&o.advertiseAPI, "advertise-api", "", "API address clients should use, if not --api")
+	f.StringVar(&o.advertiseGossip, "advertise-gossip", "", "gossip address others should use, if not --gossip")
+	f.StringSliceVar(&o.join, "join", nil, "gossip address(es) of existing masters, host[:port],...")
+	f.IntVar(&o.expect, "bootstrap-expect", 0, "bootstrap a new cluster once this many masters (counting this one) see each other; 0 joins an existing cluster")
+	f.StringVar(&o.encrypt, "encrypt", "", "gossip encryption key, base64 (default: the one in the data dir, else generated and printed)")
+	f.StringVar(&o.caCert, "ca-cert", "", "PEM file of a cluster CA certificate to use instead of generating one")
+	f.StringVar(&o.caKey, "ca-key", "", "PEM file of that CA's private key")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	f.Uint64Var(&o.snapThresh, "snapshot-threshold", raftstore.DefaultConfig().SnapshotThreshold, "log entries between snapshots")
+	f.Uint64Var(&o.snapThresh, "snapshot-threshold", raftstore.DefaultConfig().SnapshotThreshold, "log entries between Raft snapshots")
 	f.Uint64Var(&o.trailing, "trailing-logs", raftstore.DefaultConfig().TrailingLogs, "log entries kept after a snapshot for slow followers")
-	f.DurationVar(&o.election, "election-timeout", 0, "Raft heartbeat and election timeout (default 1s; 200ms with --dev)")
 	f.IntVar(&o.history, "watch-history", raftstore.DefaultConfig().Watch.HistorySize, "revisions kept in memory for watch replay")
+	f.DurationVar(&o.election, "election-timeout", 0, "Raft heartbeat and election timeout (default 1s; 200ms with --dev)")
+	f.BoolVar(&o.leaveOnTerm, "leave-on-terminate", false, "on SIGTERM/Ctrl-C leave the cluster for good (removed from Raft at once) instead of just stopping")
+	f.DurationVar(&o.deadTimeout, "dead-server-timeout", 5*time.Minute, "remove a master from Raft after it has been unreachable this long (only while quorum stays safe)")
 	return cmd
+}
+
+// applyConfigFile sets every flag named in the YAML file that was not given
+// on the command line.
+func applyConfigFile(fs *pflag.FlagSet, path string) error {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(b, &values); err != nil {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	for name, v := range values {
+		fl := fs.Lookup(name)
+		if fl == nil {
+			return fmt.Errorf("--config %s: unknown setting %q (settings are flag names, e.g. data-dir)", path, name)
+		}
+		if fl.Changed {
+			continue
+		}
+		var str string
+		switch t := v.(type) {
+		case []any:
+			parts := make([]string, len(t))
+			for i, p := range t {
+				parts[i] = fmt.Sprint(p)
+			}
+			str = strings.Join(parts, ",")
+		case float64:
+			str = strconv.FormatFloat(t, 'f', -1, 64)
+		default:
+			str = fmt.Sprint(t)
+		}
+		if err := fs.Set(name, str); err != nil {
+			return fmt.Errorf("--config %s: %s: %w", path, name, err)
+		}
+	}
+	return nil
+}
+
+// withPort adds the default port to host, or takes host from fallback.
+func withPort(addr, fallbackHost string, port int) (string, error) {
+	if addr == "" {
+		addr = fallbackHost
+	}
+	if addr == "" {
+		return "", nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr, nil
+	}
+	if strings.Contains(addr, ":") && !strings.HasPrefix(addr, "[") {
+		addr = "[" + addr + "]"
+	}
+	return net.JoinHostPort(strings.Trim(addr, "[]"), strconv.Itoa(port)), nil
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 func (o *serverOptions) complete() error {
@@ -75,50 +174,48 @@ func (o *serverOptions) complete() error {
 			o.dataDir = "drover-data"
 		}
 		if o.listen == "" {
-			o.listen = "127.0.0.1:7380"
+			o.listen = "127.0.0.1"
 		}
-		host, _, err := net.SplitHostPort(o.listen)
-		if err != nil {
-			return fmt.Errorf("--listen %q: %v", o.listen, err)
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("--dev serves plaintext and only on loopback; --listen %s is not a loopback address", o.listen)
-		}
-		if len(o.bootstrap) == 0 {
-			o.bootstrap = []string{o.id + "=" + firstNonEmpty(o.advertise, o.listen)}
+		if o.expect == 0 {
+			o.expect = 1
 		}
 	}
+	if o.id == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			return fmt.Errorf("--id is required (could not read the host name)")
+		}
+		o.id = h
+	}
 	switch {
-	case o.id == "":
-		return fmt.Errorf("--id is required (or use --dev)")
 	case o.dataDir == "":
 		return fmt.Errorf("--data-dir is required (or use --dev)")
 	case o.listen == "":
 		return fmt.Errorf("--listen is required (or use --dev)")
+	case o.expect < 0:
+		return fmt.Errorf("--bootstrap-expect must be >= 0, got %d", o.expect)
+	case (o.caCert == "") != (o.caKey == ""):
+		return fmt.Errorf("--ca-cert and --ca-key go together")
+	}
+	var err error
+	if o.listen, err = withPort(o.listen, "", master.DefaultMemberPort); err != nil {
+		return err
+	}
+	if o.api, err = withPort(o.api, hostOf(o.listen), master.DefaultAPIPort); err != nil {
+		return err
+	}
+	if o.gossip, err = withPort(o.gossip, hostOf(o.listen), master.DefaultGossipPort); err != nil {
+		return err
+	}
+	for i, j := range o.join {
+		if o.join[i], err = withPort(j, "", master.DefaultGossipPort); err != nil {
+			return err
+		}
+	}
+	if o.dev && o.encrypt != "" {
+		return fmt.Errorf("--dev runs without gossip encryption; drop --encrypt or --dev")
 	}
 	return nil
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-func parseBootstrap(list []string) ([]raftstore.Server, error) {
-	var out []raftstore.Server
-	for _, item := range list {
-		id, addr, ok := strings.Cut(item, "=")
-		if !ok || id == "" || addr == "" {
-			return nil, fmt.Errorf("--bootstrap entry %q: want ID=host:port", item)
-		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, fmt.Errorf("--bootstrap entry %q: %v", item, err)
-		}
-		out = append(out, raftstore.Server{ID: id, Address: addr})
-	}
-	return out, nil
 }
 
 func serverRun(ctx context.Context, s Streams, o *serverOptions) error {
@@ -130,67 +227,76 @@ func serverRun(ctx context.Context, s Streams, o *serverOptions) error {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
 	logger := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: level}))
-	boot, err := parseBootstrap(o.bootstrap)
-	if err != nil {
-		return err
-	}
 	dataDir, err := filepath.Abs(o.dataDir)
 	if err != nil {
 		return fmt.Errorf("data dir %q: %w", o.dataDir, err)
 	}
-	tr, err := transport.NewTCP(transport.TCPConfig{Bind: o.listen, Advertise: o.advertise, Logger: logger})
-	if err != nil {
-		return err
-	}
-	cfg := raftstore.DefaultConfig()
-	cfg.ID, cfg.Dir, cfg.Transport, cfg.Bootstrap, cfg.Logger = o.id, dataDir, tr, boot, logger
-	cfg.SnapshotThreshold, cfg.TrailingLogs, cfg.Watch.HistorySize = o.snapThresh, o.trailing, o.history
-	if o.dev {
-		// One member: elections are instant, so a short timeout is safe.
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
+	sc := raftstore.DefaultConfig()
+	sc.SnapshotThreshold, sc.TrailingLogs, sc.Watch.HistorySize = o.snapThresh, o.trailing, o.history
+	if o.dev && o.election == 0 {
+		o.election = 200 * time.Millisecond
 	}
 	if o.election > 0 {
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout = o.election, o.election
-		cfg.LeaderLeaseTimeout = min(cfg.LeaderLeaseTimeout, o.election)
+		sc.HeartbeatTimeout, sc.ElectionTimeout = o.election, o.election
+		sc.LeaderLeaseTimeout = min(sc.LeaderLeaseTimeout, o.election)
 	}
-	store, err := raftstore.Open(cfg)
+	m, err := master.Start(master.Config{
+		ID: o.id, DataDir: dataDir,
+		Member: o.listen, API: o.api, Gossip: o.gossip,
+		AdvertiseMember: o.advertise, AdvertiseAPI: o.advertiseAPI, AdvertiseGossip: o.advertiseGossip,
+		Join: o.join, BootstrapExpect: o.expect, EncryptKey: o.encrypt,
+		CACert: o.caCert, CAKey: o.caKey, Insecure: o.dev, Local: o.dev,
+		DeadServerTimeout: o.deadTimeout, Store: sc, Version: Version, Logger: logger,
+	})
 	if err != nil {
-		tr.Close()
 		return err
 	}
-	addr := string(tr.LocalAddr())
+	exe := exeName()
 	if o.dev {
-		exe := "drover"
-		if p, err := os.Executable(); err == nil {
-			if rel, err := filepath.Rel(mustGetwd(), p); err == nil && !strings.HasPrefix(rel, "..") {
-				exe = "./" + rel
-			}
-		}
-		fmt.Fprintf(s.Out, `drover server is running in development mode.
-  member:   %s (id %q), plaintext, loopback only
-  data:     %s
+		fmt.Fprintf(s.Out, `drover server is running in development mode: one master, plaintext, loopback only.
+  member:   %[1]s (id %[2]q)
+  etcd API: %[3]s
+  data:     %[4]s
 
 Try it from another terminal:
-  %[4]s kv put /hello world
-  %[4]s kv get /hello
-  %[4]s kv watch /hello           (then put again)
-  %[4]s raft status
+  %[5]s kv put /hello world
+  %[5]s kv get /hello
+  %[5]s kv watch /hello           (then put again)
+  %[5]s raft status
+  %[5]s cluster members
+  etcdctl --endpoints %[3]s get /hello
 
-Stop with Ctrl-C; the data stays in %[3]s.
-`, addr, o.id, dataDir, exe)
+Stop with Ctrl-C; the data stays in %[4]s.
+`, o.listen, o.id, m.APIAddr(), dataDir, exe)
 	} else {
-		logger.Info("store member started", "id", o.id, "addr", addr, "data", dataDir)
-		logger.Warn("member traffic is plaintext in this version; keep it on a trusted network")
+		logger.Info("master started", "id", o.id, "member", o.listen, "api", m.APIAddr(), "gossip", m.GossipAddr(), "data", dataDir)
+		if m.KeyNote != "" {
+			fmt.Fprintf(s.Out, `A gossip encryption key was generated (saved in %s/gossip.key).
+Start the other masters with it:
+  %s server --id NAME --data-dir DIR --listen HOST --bootstrap-expect %d --join %s --encrypt %s
+`, dataDir, exe, o.expect, m.GossipAddr(), m.KeyNote)
+		}
+		fmt.Fprintf(s.Out, "etcd API: https://%s (etcdctl --endpoints %s --cacert %s/ca.crt --cert %s/admin.crt --key %s/admin.key ...)\n",
+			m.APIAddr(), m.APIAddr(), m.PKIDir, m.PKIDir, m.PKIDir)
 	}
 
 	<-ctx.Done()
-	// Shutdown order: stop Raft and member traffic, end watches, close the
-	// log (Store.Close does it in that order).
-	fmt.Fprintln(s.Err, "shutting down")
-	return store.Close()
+	if o.leaveOnTerm {
+		fmt.Fprintln(s.Err, "shutting down: leaving the cluster (it will remove this master from Raft)")
+	} else {
+		fmt.Fprintln(s.Err, "shutting down: this master stays a member and rejoins when restarted")
+	}
+	return m.Close(o.leaveOnTerm)
 }
 
-func mustGetwd() string {
-	wd, _ := os.Getwd()
-	return wd
+func exeName() string {
+	exe := "drover"
+	if p, err := os.Executable(); err == nil {
+		if wd, err := os.Getwd(); err == nil {
+			if rel, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(rel, "..") {
+				exe = "./" + rel
+			}
+		}
+	}
+	return exe
 }
