@@ -35,13 +35,18 @@ func (m *maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*p
 }
 
 // Snapshot streams a backup of the whole key space in drover's snapshot
-// format followed by its SHA-256, as etcd appends one; `drover store
-// snapshot restore` reads it.
+// format, zero-padded to a multiple of 512 bytes and followed by its SHA-256,
+// the shape etcdctl checks for (etcd's bolt files are page-aligned); `drover
+// store snapshot restore` reads it.
 func (m *maintenanceServer) Snapshot(r *pb.SnapshotRequest, stream pb.Maintenance_SnapshotServer) error {
 	pr, pw := io.Pipe()
 	go func() {
 		h := sha256.New()
-		_, err := m.s.store.WriteSnapshot(io.MultiWriter(pw, h))
+		cw := &countingWriter{w: io.MultiWriter(pw, h)}
+		_, err := m.s.store.WriteSnapshot(cw)
+		if err == nil && cw.n%512 != 0 {
+			_, err = cw.Write(make([]byte, 512-cw.n%512))
+		}
 		if err == nil {
 			_, err = pw.Write(h.Sum(nil))
 		}
@@ -138,4 +143,15 @@ func (c *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequ
 
 func (c *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
 	return nil, unsupported("member promote")
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -254,8 +254,16 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			return fmt.Errorf("restore snapshot: a key names lease %d, which the snapshot does not hold", l)
 		}
 	}
-	if _, err := r.ReadByte(); err != io.EOF {
-		return fmt.Errorf("restore snapshot: unexpected data after %d records", count)
+	// Backups may be zero-padded (to etcd's 512-byte alignment); anything
+	// else after the leases is corruption.
+	for {
+		c, err := r.ReadByte()
+		if err == io.EOF {
+			break
+		}
+		if err != nil || c != 0 {
+			return fmt.Errorf("restore snapshot: unexpected data after %d records", count)
+		}
 	}
 	f.kv.Restore(b, rev)
 	f.hub.Reset(rev)

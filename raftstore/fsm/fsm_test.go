@@ -687,8 +687,8 @@ func TestRestoreGarbage(t *testing.T) {
 		{"lease id overflow", append(append(bytes.Clone(oneRecord), 1), append(overflow, 2)...), "lease 0"},
 		{"second lease missing", append(bytes.Clone(oneRecord), 2, 2, 4), "lease 1"},
 		{"huge lease count", append(bytes.Clone(oneRecord), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 2, 4), "lease 1"},
-		{"trailing byte after leases", append(snapshotWithLeases(1, 1, []kv.LeaseInfo{{ID: 5, TTL: 1}}, leased), 0), "unexpected data"},
-		{"trailing byte without leases", append(snapshotBytes(1, 1, good), 0), "unexpected data"},
+		{"trailing byte after leases", append(snapshotWithLeases(1, 1, []kv.LeaseInfo{{ID: 5, TTL: 1}}, leased), 7), "unexpected data"},
+		{"trailing byte without leases", append(snapshotBytes(1, 1, good), 0, 0, 9), "unexpected data"},
 		// An undeclared record after the declared one: its length is read
 		// as the lease count, its bytes as leases, until they run out.
 		{"more records than declared", appendLeases(appendRecords(snapshotHeader(2, 1, 1, 1), good, good)), "is zero or repeated"},

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/droverhq/drover/raftstore/command"
+	"github.com/droverhq/drover/raftstore/fsm"
 	"github.com/droverhq/drover/raftstore/kv"
 )
 
@@ -374,5 +375,24 @@ func TestRestoreRejectsInconsistentLeases(t *testing.T) {
 				t.Fatalf("Restore = %v, want an error naming %q", err, tc.msg)
 			}
 		})
+	}
+}
+
+// Backups are zero-padded to 512 bytes (etcdctl's check); Restore accepts
+// the padding and nothing else.
+func TestRestoreAcceptsZeroPadding(t *testing.T) {
+	src := newHarness(t)
+	src.fsm.ApplyBatch([]*raft.Log{putLog(1, "k", "v")})
+	var buf bytes.Buffer
+	if err := fsm.WriteSnapshot(&buf, src.store.View(), 1); err != nil {
+		t.Fatal(err)
+	}
+	buf.Write(make([]byte, 512-buf.Len()%512))
+	dst := newHarness(t)
+	if err := dst.fsm.Restore(io.NopCloser(&buf)); err != nil {
+		t.Fatalf("padded snapshot: %v", err)
+	}
+	if !reflect.DeepEqual(dump(dst.store), dump(src.store)) {
+		t.Fatalf("restored %v, want %v", dump(dst.store), dump(src.store))
 	}
 }
