@@ -120,7 +120,7 @@ func (s *Store) membershipLocal(ctx context.Context, args MembershipArgs) error 
 	default:
 		return fmt.Errorf("%w: unknown membership operation %q", ErrInvalid, args.Op)
 	}
-	return s.mapRaftError(args.Op, waitFuture(ctx, f))
+	return s.mapRaftError(args.Op, s.waitFuture(ctx, f))
 }
 
 func deadlineOf(ctx context.Context) time.Time {

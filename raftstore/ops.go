@@ -175,6 +175,14 @@ func (s *Store) Txn(ctx context.Context, t *Txn) (*Response, error) {
 	}
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
+	if !t.IsWrite() {
+		// Nothing to replicate: a linearizable read of every key involved,
+		// evaluated at one revision.
+		if err := s.readBarrier(ctx, Linearizable); err != nil {
+			return nil, err
+		}
+		return s.kv.ReadTxn(t), nil
+	}
 	resp, err := s.propose(ctx, cmd)
 	if err == nil && resp.Err == command.ErrLeaseNotFound {
 		return nil, fmt.Errorf("%w: a put names a lease that does not exist", ErrLeaseNotFound)
@@ -286,7 +294,7 @@ func (s *Store) applyLocal(ctx context.Context, cmd []byte) (*command.Response, 
 		enqueue = time.Until(d)
 	}
 	f := s.raft.Apply(cmd, enqueue)
-	if err := waitFuture(ctx, f); err != nil {
+	if err := s.waitFuture(ctx, f); err != nil {
 		return nil, s.mapRaftError("write", err)
 	}
 	resp, ok := f.Response().(*command.Response)
@@ -334,7 +342,7 @@ func (s *Store) readBarrier(ctx context.Context, c Consistency) error {
 			err = &NotLeaderError{}
 		}
 		if err == nil {
-			if werr := s.fsm.WaitIndex(ctx, idx); werr != nil {
+			if werr := s.waitApplied(ctx, idx); werr != nil {
 				return &TimeoutError{Op: "linearizable read", Cause: werr}
 			}
 			return nil
@@ -355,9 +363,11 @@ func (s *Store) readBarrier(ctx context.Context, c Consistency) error {
 
 // leaderReadIndex is the read index protocol's leader side: once leader
 // of this term has applied all earlier terms' entries (readyTerm), take the
-// applied index, then confirm with a quorum that it is still the leader.
-// Every write acknowledged before the call has been applied here, so a
-// member that has applied through the returned index sees all of them.
+// commit index, then confirm with a quorum that it is still the leader.
+// Every write acknowledged (or applied anywhere) before the call is at or
+// below that index, so a member that has applied through it sees them all.
+// (The leader's applied index would not do: a follower may apply a committed
+// entry before the leader does.)
 func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
 	for {
 		if s.raft.State() != raft.Leader {
@@ -372,11 +382,62 @@ func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
 			return 0, &TimeoutError{Op: "read index (leader not ready)", Cause: err}
 		}
 	}
-	idx := s.fsm.Index()
-	if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
+	idx := s.raft.CommitIndex()
+	if err := s.waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
 		return 0, s.mapRaftError("read index", err)
 	}
 	return idx, nil
+}
+
+// waitApplied returns once this member's state reflects every entry up to
+// the Raft index idx. The state machine only sees command and
+// configuration entries, so entries it never sees (no-ops, barriers) count
+// as applied once the local log holds the committed ones.
+func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
+	for {
+		fi := s.fsm.Index()
+		if fi >= idx || s.onlyInvisibleEntries(fi+1, idx) {
+			return nil
+		}
+		// Wait for the next apply, or look again shortly: entries the
+		// state machine never sees do not wake it.
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
+		s.fsm.WaitIndex(wctx, fi+1)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if s.closed.Load() {
+			return ErrShutdown
+		}
+	}
+}
+
+// onlyInvisibleEntries reports whether the committed entries from..to are
+// all of kinds the state machine never sees.
+func (s *Store) onlyInvisibleEntries(from, to uint64) bool {
+	// Entries up to the local commit index match the leader's log (Raft's
+	// log matching); beyond it they might be stale leftovers.
+	if s.raft.CommitIndex() < to || to-from > 64 {
+		return false
+	}
+	first, err := s.logs.FirstIndex()
+	if err != nil {
+		return false
+	}
+	var l raft.Log
+	for j := from; j <= to; j++ {
+		if err := s.cache.GetLog(j, &l); err != nil {
+			if j < first {
+				continue // compacted into the snapshot the state came from
+			}
+			return false
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Store) forwardReadIndex(ctx context.Context, leader raft.ServerAddress) (uint64, error) {

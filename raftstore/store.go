@@ -57,6 +57,7 @@ type Store struct {
 	hub   *watch.Hub
 	trans transport.Transport
 	logs  *raftboltdb.BoltStore
+	cache raft.LogStore // logs behind an in-memory cache of recent entries
 	snaps *raft.FileSnapshotStore
 
 	// readyTerm is the term in which this member, as leader, has applied
@@ -164,6 +165,7 @@ func Open(cfg Config) (*Store, error) {
 		logs.Close()
 		return nil, fmt.Errorf("create log cache: %w", err)
 	}
+	s.cache = cache
 	r, err := raft.NewRaft(rc, s.fsm, cache, logs, snaps, cfg.Transport.Raft())
 	if err != nil {
 		logs.Close()
@@ -254,8 +256,10 @@ func (s *Store) isLeader() bool { return s.raft.State() == raft.Leader }
 
 func (s *Store) leader() (raft.ServerAddress, raft.ServerID) { return s.raft.LeaderWithID() }
 
-// waitFuture waits for a raft future or the context, whichever ends first.
-func waitFuture(ctx context.Context, f raft.Future) error {
+// waitFuture waits for a raft future, the context, or the store closing,
+// whichever comes first. (Raft leaves futures of entries in flight at
+// shutdown unresolved; Close must not wait for them.)
+func (s *Store) waitFuture(ctx context.Context, f raft.Future) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {
@@ -263,8 +267,14 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-s.stop:
+		return errStopping
 	}
 }
+
+// errStopping: the store closed while waiting on Raft; for a write the
+// outcome is unknown.
+var errStopping = errors.New("store shut down while waiting")
 
 // retryPause waits a little before retrying a request that found no leader.
 func (s *Store) retryPause(ctx context.Context) error {
@@ -285,6 +295,8 @@ func (s *Store) mapRaftError(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, errStopping):
+		return &TimeoutError{Op: op, Indeterminate: true, Cause: ErrShutdown}
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return ErrShutdown
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):

@@ -217,6 +217,32 @@ func (s *Store) revoke(l *command.LeaseCmd) (*command.Response, Change) {
 	return &command.Response{Revision: s.rev, Succeeded: true}, Change{Revision: s.rev, Events: events}
 }
 
+// ReadTxn evaluates a transaction that writes nothing (IsWrite false)
+// under the read lock: compares, then the chosen branch's range reads.
+func (s *Store) ReadTxn(t *command.Txn) *command.Response {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ok := true
+	for i := range t.Compares {
+		if !s.compare(&t.Compares[i]) {
+			ok = false
+			break
+		}
+	}
+	ops := t.Success
+	if !ok {
+		ops = t.Failure
+	}
+	resp := &command.Response{Revision: s.rev, Succeeded: ok, Results: make([]command.OpResult, len(ops))}
+	for i := range ops {
+		if op := &ops[i]; op.Type == command.OpRange {
+			r := rangeTree(s.tree, s.rev, op.Key, op.End, op.Limit, op.CountOnly)
+			resp.Results[i] = command.OpResult{KVs: r.KVs, Count: r.Count, More: r.More}
+		}
+	}
+	return resp
+}
+
 func (s *Store) applyTxn(t *command.Txn) (*command.Response, Change) {
 	ok := true
 	for i := range t.Compares {

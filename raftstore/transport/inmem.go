@@ -16,12 +16,13 @@ import (
 type Network struct {
 	mu      sync.Mutex
 	members map[raft.ServerAddress]*Inmem
+	known   map[raft.ServerAddress]bool // every address ever joined, up or down
 	cut     map[[2]raft.ServerAddress]bool
 }
 
 // NewNetwork returns an empty network.
 func NewNetwork() *Network {
-	return &Network{members: map[raft.ServerAddress]*Inmem{}, cut: map[[2]raft.ServerAddress]bool{}}
+	return &Network{members: map[raft.ServerAddress]*Inmem{}, known: map[raft.ServerAddress]bool{}, cut: map[[2]raft.ServerAddress]bool{}}
 }
 
 // Inmem is one member's Transport on a Network.
@@ -46,6 +47,7 @@ func (n *Network) Join(addr raft.ServerAddress) *Inmem {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.members[addr] = m
+	n.known[addr] = true
 	for peer, other := range n.members {
 		if peer == addr || n.cut[pair(addr, peer)] {
 			continue
@@ -74,8 +76,9 @@ func (n *Network) Partition(groups ...[]raft.ServerAddress) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for a := range n.members {
-		for b := range n.members {
+	// Members that are down get the same links when they come back.
+	for a := range n.known {
+		for b := range n.known {
 			if a >= b {
 				continue
 			}
@@ -85,12 +88,12 @@ func (n *Network) Partition(groups ...[]raft.ServerAddress) {
 	}
 }
 
-// Heal restores every link.
+// Heal restores every link, including those of members that are down.
 func (n *Network) Heal() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for a := range n.members {
-		for b := range n.members {
+	for a := range n.known {
+		for b := range n.known {
 			if a < b {
 				n.setLinkLocked(a, b, true)
 			}
@@ -102,22 +105,30 @@ func (n *Network) Heal() {
 func (n *Network) Isolate(addr raft.ServerAddress) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for b := range n.members {
+	for b := range n.known {
 		if b != addr {
 			n.setLinkLocked(addr, b, false)
 		}
 	}
 }
 
+// setLinkLocked records the link's state and applies it to the members
+// that are up.
 func (n *Network) setLinkLocked(a, b raft.ServerAddress, up bool) {
-	ma, mb := n.members[a], n.members[b]
 	if up {
 		delete(n.cut, pair(a, b))
+	} else {
+		n.cut[pair(a, b)] = true
+	}
+	ma, mb := n.members[a], n.members[b]
+	if ma == nil || mb == nil {
+		return
+	}
+	if up {
 		ma.raft.Connect(b, mb.raft)
 		mb.raft.Connect(a, ma.raft)
 		return
 	}
-	n.cut[pair(a, b)] = true
 	ma.raft.Disconnect(b)
 	mb.raft.Disconnect(a)
 	ma.dropConns(b)
