@@ -208,7 +208,7 @@ func Start(cfg Config) (*Master, error) {
 	mgr := cluster.NewManager(m.Gossip, m.Store, cluster.ManagerConfig{
 		BootstrapExpect:   cfg.BootstrapExpect,
 		DeadServerTimeout: cfg.DeadServerTimeout,
-		BeforeBootstrap:   m.commitCA,
+		BeforeBootstrap:   m.commitAgreedCA,
 		Logger:            m.log,
 	})
 	m.wg.Add(2)
@@ -340,8 +340,20 @@ func (m *Master) saveCA(ca *pki.CA) error {
 	return pki.WriteFile(m.PKIDir, "admin.key", keyPEM, 0o600)
 }
 
-// commitCA runs just before bootstrap, and when this master finds itself in
-// a cluster: the CA in use becomes the cluster's for good.
+// commitAgreedCA runs just before bootstrap: the CA every master agreed on
+// must be the one in use here, and becomes the cluster's for good.
+func (m *Master) commitAgreedCA(agreed string) error {
+	if m.caX == nil {
+		return nil
+	}
+	if ca, _ := m.caX.Current(); ca.Fingerprint()[:16] != agreed {
+		return fmt.Errorf("the agreed CA %s is not the one in use here (%s) yet", agreed, ca.Fingerprint()[:16])
+	}
+	return m.commitCA()
+}
+
+// commitCA runs when this master finds itself in a cluster: the CA in use
+// becomes the cluster's for good.
 func (m *Master) commitCA() error {
 	if m.caX == nil {
 		return nil
@@ -355,7 +367,7 @@ func (m *Master) maintain(ctx context.Context, join []string) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	committed := false
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
@@ -372,8 +384,11 @@ func (m *Master) maintain(ctx context.Context, join []string) {
 				}
 			}
 		}
-		if alive == 0 && len(join) > 0 {
-			m.Gossip.Join(join)
+		// Re-join now and then even when connected: a master that came back
+		// on a new address is only accepted once its old one is declared
+		// dead, and a fresh exchange gets it known sooner.
+		if again := append(append([]string(nil), join...), m.loadPeers()...); len(again) > 0 && (alive == 0 || tick%5 == 0) {
+			m.Gossip.Join(again)
 		}
 		if len(peers) > 0 {
 			m.savePeers(peers)

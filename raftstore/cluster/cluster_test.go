@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net"
+	"strconv"
 	"sort"
 	"strings"
 	"testing"
@@ -20,6 +22,7 @@ type master struct {
 	id     string
 	ip     string
 	dir    string
+	raftPort, gossipPort int // kept across restarts
 	store  *raftstore.Store
 	gossip *cluster.Gossip
 	cancel context.CancelFunc
@@ -56,10 +59,11 @@ func (tc *testCluster) start(id string, n int, join bool) *master {
 		m = &master{id: id, ip: fmt.Sprintf("127.0.0.%d", n), dir: t.TempDir()}
 		tc.masters[id] = m
 	}
-	tr, err := transport.NewTCP(transport.TCPConfig{Bind: m.ip + ":0"})
+	tr, err := transport.NewTCP(transport.TCPConfig{Bind: fmt.Sprintf("%s:%d", m.ip, m.raftPort)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.raftPort = portOf(t, string(tr.LocalAddr()))
 	cfg := raftstoretest.FastConfig()
 	cfg.ID, cfg.Dir, cfg.Transport = id, m.dir, tr
 	m.store, err = raftstore.Open(cfg)
@@ -67,12 +71,13 @@ func (tc *testCluster) start(id string, n int, join bool) *master {
 		t.Fatal(err)
 	}
 	m.gossip, err = cluster.Start(cluster.Config{
-		Name: id, Bind: m.ip + ":0", SecretKey: tc.key, Local: true,
+		Name: id, Bind: fmt.Sprintf("%s:%d", m.ip, m.gossipPort), SecretKey: tc.key, Local: true,
 		Meta: cluster.Meta{ID: id, Role: cluster.RoleMaster, RaftAddr: string(tr.LocalAddr()), Expect: tc.expect},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.gossipPort = portOf(t, m.gossip.LocalAddr())
 	if tc.seed == "" {
 		tc.seed = m.gossip.LocalAddr()
 	} else if join {
@@ -84,7 +89,39 @@ func (tc *testCluster) start(id string, n int, join bool) *master {
 	m.cancel, m.done = cancel, make(chan struct{})
 	mgr := cluster.NewManager(m.gossip, m.store, cluster.ManagerConfig{BootstrapExpect: tc.expect, DeadServerTimeout: tc.dead, Interval: 100 * time.Millisecond})
 	go func() { defer close(m.done); mgr.Run(ctx) }()
+	if join && tc.seed != m.gossip.LocalAddr() {
+		// As the master process does: keep re-joining, so a master whose
+		// address changed is accepted once its old address is declared dead.
+		seed := tc.seed
+		go func() {
+			tick := time.NewTicker(500 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					m.gossip.Join([]string{seed})
+				}
+			}
+		}()
+	}
 	return m
+}
+
+// moveTo gives a stopped master a new loopback address (an IP change).
+func (m *master) moveTo(n int) {
+	m.ip = fmt.Sprintf("127.0.0.%d", n)
+	m.raftPort, m.gossipPort = 0, 0
+}
+
+func portOf(t *testing.T, addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("address %q: %v", addr, err)
+	}
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 func (m *master) stop(leave bool) {
@@ -185,5 +222,30 @@ func TestBootstrapExpectJoinLeaveAndDeadRemoval(t *testing.T) {
 	tc.masters["m2"].stop(false)
 	tc.start("m2", 2, true)
 	tc.write("m2", "/d")
+	tc.waitVoters("m1", "m2", "m3")
+
+	// A master whose IP address changed rejoins too: the leader updates its
+	// Raft address from gossip.
+	tc.masters["m3"].stop(false)
+	tc.masters["m3"].moveTo(13)
+	m3 := tc.start("m3", 13, true)
+	deadline := time.Now().Add(60 * time.Second)
+	start := time.Now()
+	for {
+		conf, err := m3.store.Configuration()
+		moved := false
+		for _, s := range conf {
+			moved = moved || err == nil && s.ID == "m3" && strings.HasPrefix(s.Address, "127.0.0.13:")
+		}
+		if moved {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("m3's Raft address did not follow its new IP: %+v", conf)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("m3's new address adopted after %s", time.Since(start).Round(time.Millisecond))
+	tc.write("m3", "/e")
 	tc.waitVoters("m1", "m2", "m3")
 }

@@ -34,9 +34,10 @@ type ManagerConfig struct {
 	// Interval is how often the manager reconciles without a gossip
 	// event. Default 2s.
 	Interval time.Duration
-	// BeforeBootstrap runs just before this master bootstraps the cluster
-	// (e.g. to commit the agreed CA); an error stops the bootstrap.
-	BeforeBootstrap func() error
+	// BeforeBootstrap runs just before this master bootstraps the cluster,
+	// with the CA fingerprint every master agreed on (e.g. to commit that
+	// CA); an error stops this attempt.
+	BeforeBootstrap func(agreedCA string) error
 	Logger          *slog.Logger
 }
 
@@ -128,6 +129,9 @@ func (m *Manager) tryBootstrap() {
 	view := ""
 	ok := len(masters) == expect
 	for _, mem := range masters {
+		if mem.Meta.CA != masters[0].Meta.CA {
+			ok = false // still settling on one CA
+		}
 		if mem.Meta.Bootstrapped {
 			// A cluster exists: its leader will add us.
 			ok = false
@@ -161,7 +165,7 @@ func (m *Manager) tryBootstrap() {
 		names = append(names, mem.Meta.ID)
 	}
 	if m.cfg.BeforeBootstrap != nil {
-		if err := m.cfg.BeforeBootstrap(); err != nil {
+		if err := m.cfg.BeforeBootstrap(masters[0].Meta.CA); err != nil {
 			m.log.Error("not bootstrapping", "err", err)
 			return
 		}

@@ -27,12 +27,23 @@ func TestAcknowledgedWritesSurviveKillAll(t *testing.T) {
 	rng := rand.New(rand.NewSource(seed))
 	t.Logf("seed %d (replay with DROVER_SEED=%d)", seed, seed)
 
-	addrs := []string{"127.0.0.1:17381", "127.0.0.2:17382", "127.0.0.3:17383"}
-	boot := fmt.Sprintf("m1=%s,m2=%s,m3=%s", addrs[0], addrs[1], addrs[2])
+	key := gossipKey(t)
 	var procs []*proc
-	for i, a := range addrs {
-		procs = append(procs, startServer(t, fmt.Sprintf("m%d", i+1), a, t.TempDir(), "--bootstrap", boot))
+	var addrs []string
+	var first *master
+	for i := 0; i < 3; i++ {
+		extra := []string{"--bootstrap-expect", "3", "--encrypt", key}
+		if first != nil {
+			extra = append(extra, "--join", first.gossip)
+		}
+		m := startMaster(t, fmt.Sprintf("m%d", i+1), i+1, 17381, t.TempDir(), extra...)
+		if first == nil {
+			first = m
+		}
+		procs = append(procs, m.proc)
+		addrs = append(addrs, m.member)
 	}
+	tc := adminTLS(t, first.dir)
 	defer func() {
 		if t.Failed() {
 			dumpLogs(t, procs...)
@@ -46,14 +57,14 @@ func TestAcknowledgedWritesSurviveKillAll(t *testing.T) {
 	acked := map[string]ack{}
 	var mu sync.Mutex
 	for round := 0; round < 3; round++ {
-		waitWritable(t, addrs[rng.Intn(3)], 20*time.Second)
+		waitWritable(t, addrs[rng.Intn(3)], tc, 30*time.Second)
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		for w := 0; w < 12; w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c, err := raftstore.Dial(ctx, addrs[w%3])
+				c, err := raftstore.Dial(ctx, addrs[w%3], tc)
 				if err != nil {
 					return
 				}
@@ -93,8 +104,8 @@ func TestAcknowledgedWritesSurviveKillAll(t *testing.T) {
 		}
 	}
 
-	waitWritable(t, addrs[0], 20*time.Second)
-	c := dial(t, addrs[1])
+	waitWritable(t, addrs[0], tc, 30*time.Second)
+	c := dial(t, addrs[1], tc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r, err := c.Range(ctx, raftstore.RangeRequest{Key: []byte("/dur/"), Prefix: true})

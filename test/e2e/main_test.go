@@ -5,6 +5,8 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"os/exec"
@@ -66,7 +68,7 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-func startServer(t *testing.T, id, addr, dir string, extra ...string) *proc {
+func startServerAt(t *testing.T, id, addr, dir string, extra ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, id: id, addr: addr, dir: dir, logs: &logBuffer{}}
 	p.args = append([]string{"server", "--id", id, "--data-dir", dir, "--listen", addr, "--election-timeout", "300ms", "--log-level", "debug"}, extra...)
@@ -95,12 +97,12 @@ func (p *proc) kill() {
 	p.cmd = nil
 }
 
-func dial(t *testing.T, addr string) *raftstore.Client {
+func dial(t *testing.T, addr string, tc *tls.Config) *raftstore.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for {
-		c, err := raftstore.Dial(ctx, addr)
+		c, err := raftstore.Dial(ctx, addr, tc)
 		if err == nil {
 			t.Cleanup(func() { c.Close() })
 			return c
@@ -113,13 +115,13 @@ func dial(t *testing.T, addr string) *raftstore.Client {
 }
 
 // waitWritable polls until a write through addr succeeds.
-func waitWritable(t *testing.T, addr string, within time.Duration) {
+func waitWritable(t *testing.T, addr string, tc *tls.Config, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	var last error
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c, err := raftstore.Dial(ctx, addr)
+		c, err := raftstore.Dial(ctx, addr, tc)
 		if err == nil {
 			_, err = c.Put(ctx, []byte("/e2e/probe"), []byte("x"))
 			c.Close()
@@ -142,5 +144,56 @@ func dumpLogs(t *testing.T, procs ...*proc) {
 			t.Logf("[%s] %s", p.id, sc.Text())
 			n++
 		}
+	}
+}
+
+// gossipKey returns a fresh key from `drover keygen`.
+func gossipKey(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command(droverBin, "keygen").Output()
+	if err != nil {
+		t.Fatalf("drover keygen: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// master describes one `drover server` of a multi-process cluster: member,
+// API and gossip ports on its own loopback address.
+type master struct {
+	*proc
+	ip                  string
+	member, api, gossip string
+}
+
+// startMaster starts master id on 127.0.0.<n> with ports base+0/1/2.
+func startMaster(t *testing.T, id string, n, base int, dir string, extra ...string) *master {
+	t.Helper()
+	ip := fmt.Sprintf("127.0.0.%d", n)
+	m := &master{ip: ip,
+		member: fmt.Sprintf("%s:%d", ip, base),
+		api:    fmt.Sprintf("%s:%d", ip, base+1),
+		gossip: fmt.Sprintf("%s:%d", ip, base+2)}
+	args := append([]string{"--api", m.api, "--gossip", m.gossip}, extra...)
+	m.proc = startServerAt(t, id, m.member, dir, args...)
+	return m
+}
+
+// adminTLS loads the admin client credentials a master wrote.
+func adminTLS(t *testing.T, dir string) *tls.Config {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	pkiDir := filepath.Join(dir, "pki")
+	for {
+		ca, err1 := os.ReadFile(filepath.Join(pkiDir, "ca.crt"))
+		pair, err2 := tls.LoadX509KeyPair(filepath.Join(pkiDir, "admin.crt"), filepath.Join(pkiDir, "admin.key"))
+		if err1 == nil && err2 == nil {
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(ca)
+			return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no admin credentials in %s: %v %v", pkiDir, err1, err2)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
