@@ -486,3 +486,27 @@ func dirSize(dir string) int64 {
 	})
 	return n
 }
+
+// machineBusy is the CPU time all processes used: user, nice and system of
+// the aggregate cpu line of /proc/stat (interrupt time is left out, as much
+// of it is this benchmark's own loopback traffic).
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		if i > 2 {
+			break
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clkTck
+}

@@ -38,7 +38,7 @@ func runFsyncCheck(ctx context.Context, o *options) error {
 			continue
 		}
 		dir := filepath.Join(o.workdir, "fsync", kind)
-		c, err := startStore(ctx, o, kind, dir)
+		c, _, err := startStore(ctx, o, kind, dir)
 		if err != nil {
 			return err
 		}
@@ -59,7 +59,6 @@ func runFsyncCheck(ctx context.Context, o *options) error {
 			for _, who := range []int{li, fi} {
 				out := filepath.Join(dir, fmt.Sprintf("strace-%s-c%d.txt", c.members[who].name, conc))
 				cmd := exec.Command("strace", "-f", "-c", "-e", "trace=fsync,fdatasync", "-o", out, "-p", strconv.Itoa(c.members[who].pid()))
-				cmd.Stderr = os.Stderr
 				if err := cmd.Start(); err != nil {
 					c.stop()
 					return err

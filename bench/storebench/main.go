@@ -178,7 +178,11 @@ func main() {
 	}
 	killChildren()
 	if err == nil && !o.keep {
-		os.RemoveAll(o.workdir)
+		if keptFailures {
+			logf("logs of clusters that did not form are kept in %s", o.workdir)
+		} else {
+			os.RemoveAll(o.workdir)
+		}
 	}
 	if err != nil {
 		fatalf("%v (data dirs and logs kept in %s)", err, o.workdir)
@@ -206,6 +210,9 @@ func logf(f string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+f+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
+// keptFailures is set when a cluster that did not form was kept for its logs.
+var keptFailures bool
+
 var (
 	childMu  sync.Mutex
 	children = map[int]bool{}
@@ -228,14 +235,31 @@ func killChildren() {
 // failover trial).
 type results map[string][]float64
 
-func startStore(ctx context.Context, o *options, kind, dir string) (*cluster, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+// startStore starts a fresh cluster in dir. A cluster that does not form
+// is kept aside (dir.failed-N) and started again from scratch, up to three
+// times; each failure is returned as a note.
+func startStore(ctx context.Context, o *options, kind, dir string) (*cluster, []string, error) {
+	var notes []string
+	for attempt := 1; ; attempt++ {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, notes, err
+		}
+		var c *cluster
+		var err error
+		if kind == "drover" {
+			c, err = startDrover(ctx, o, dir)
+		} else {
+			c, err = startEtcd(ctx, o, dir)
+		}
+		if err == nil || attempt == 3 || ctx.Err() != nil {
+			return c, notes, err
+		}
+		failed := fmt.Sprintf("%s.failed-%d", dir, attempt)
+		os.Rename(dir, failed)
+		keptFailures = true
+		notes = append(notes, fmt.Sprintf("%s cluster did not form (attempt %d): %v; logs kept in %s; started again with fresh data dirs", kind, attempt, err, failed))
+		logf("%s", notes[len(notes)-1])
 	}
-	if kind == "drover" {
-		return startDrover(ctx, o, dir)
-	}
-	return startEtcd(ctx, o, dir)
 }
 
 func runBench(ctx context.Context, o *options) error {
@@ -280,9 +304,12 @@ func runBench(ctx context.Context, o *options) error {
 
 // runStore runs every scenario against a fresh cluster of one store.
 func runStore(ctx context.Context, o *options, kind, dir string, rep int, value string, res results) (notes []string, err error) {
-	c, err := startStore(ctx, o, kind, dir)
+	c, startNotes, err := startStore(ctx, o, kind, dir)
+	for _, n := range startNotes {
+		notes = append(notes, fmt.Sprintf("rep %d %s: %s", rep+1, kind, n))
+	}
 	if err != nil {
-		return nil, err
+		return notes, err
 	}
 	defer c.stop()
 	note := func(f string, args ...any) {
@@ -326,8 +353,9 @@ func runStore(ctx context.Context, o *options, kind, dir string, rep int, value 
 		res[id+"/p50"] = append(res[id+"/p50"], float64(pct(r.lat, 0.50).Microseconds())/1000)
 		res[id+"/p99"] = append(res[id+"/p99"], float64(pct(r.lat, 0.99).Microseconds())/1000)
 		res[id+"/cpu"] = append(res[id+"/cpu"], r.cpuPerOp())
-		logf("  %-16s %9.0f/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %6.0f µs/op  errors %d",
-			id, r.rate(), float64(pct(r.lat, 0.50).Microseconds())/1000, float64(pct(r.lat, 0.99).Microseconds())/1000, r.cpuPerOp(), r.errs)
+		res[id+"/foreign"] = append(res[id+"/foreign"], r.foreign)
+		logf("  %-16s %9.0f/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %6.0f µs/op  errors %d  other load %.2f cores",
+			id, r.rate(), float64(pct(r.lat, 0.50).Microseconds())/1000, float64(pct(r.lat, 0.99).Microseconds())/1000, r.cpuPerOp(), r.errs, r.foreign)
 		if r.errs > 0 {
 			note("%s: %d errors, first: %v", id, r.errs, r.firstErr)
 		}

@@ -142,6 +142,17 @@ func printReport(w io.Writer, o *options, stores []string, all map[string]result
 		o.reps, strings.Join(stores, " then "), o.failoverTrials)
 	fmt.Fprintf(w, "- watch: %d watchers over %d connections on one prefix, %.0f puts/s; server CPU is utime+stime of all 3 members from /proc/<pid>/stat over the window, divided by acknowledged ops\n",
 		o.watchers, o.watchConns, o.watchRate)
+	for _, st := range stores {
+		var f []float64
+		for id, v := range all[st] {
+			if strings.HasSuffix(id, "/foreign") {
+				f = append(f, v...)
+			}
+		}
+		if len(f) > 0 {
+			fmt.Fprintf(w, "- CPU used by other processes on the machine during %s's measured windows: median %.2f, max %.2f cores (of %d)\n", st, median(f), slices.Max(f), runtime.NumCPU())
+		}
+	}
 	fmt.Fprintf(w, "- wall time: %s\n\n", elapsed.Round(time.Second))
 	two := len(stores) == 2
 	if two {

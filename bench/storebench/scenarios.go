@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,10 @@ type loadResult struct {
 	elapsed  time.Duration
 	lat      []time.Duration // sorted
 	cpu      time.Duration   // server CPU (all members) over the window
+	// foreign is the CPU (in cores) used by processes other than the
+	// servers and this generator during the window: other people's load on
+	// a shared machine.
+	foreign float64
 }
 
 func (r loadResult) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
@@ -92,9 +97,9 @@ func closedLoop(ctx context.Context, clis []*clientv3.Client, pids []int, conc i
 		}(w)
 	}
 	time.Sleep(time.Until(winStart))
-	cpu0 := clusterCPU(pids)
+	cpu0, self0, busy0 := clusterCPU(pids), procCPU(os.Getpid()), machineBusy()
 	time.Sleep(time.Until(winEnd))
-	cpu1 := clusterCPU(pids)
+	cpu1, self1, busy1 := clusterCPU(pids), procCPU(os.Getpid()), machineBusy()
 	stop.Store(true)
 	wg.Wait()
 	for _, l := range lats {
@@ -108,6 +113,7 @@ func closedLoop(ctx context.Context, clis []*clientv3.Client, pids []int, conc i
 	}
 	res.elapsed = dur
 	res.cpu = cpu1 - cpu0
+	res.foreign = max(0, (busy1-busy0-res.cpu-(self1-self0)).Seconds()/dur.Seconds())
 	return res
 }
 

@@ -364,7 +364,7 @@ func (m *Master) commitCA() error {
 // maintain keeps trying to join while alone, commits the CA once this
 // master is part of a cluster, and remembers gossip peers for restarts.
 func (m *Master) maintain(ctx context.Context, join []string) {
-	t := time.NewTicker(2 * time.Second)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	committed := false
 	for tick := 1; ; tick++ {
@@ -387,7 +387,20 @@ func (m *Master) maintain(ctx context.Context, join []string) {
 		// Re-join now and then even when connected: a master that came back
 		// on a new address is only accepted once its old one is declared
 		// dead, and a fresh exchange gets it known sooner.
-		if again := append(append([]string(nil), join...), m.loadPeers()...); len(again) > 0 && (alive == 0 || tick%5 == 0) {
+		// Before bootstrap, exchange state with every master each tick so
+		// all settle on one CA quickly (gossip alone syncs state every 30s).
+		if !m.Store.HasState() {
+			var addrs []string
+			for _, mem := range members {
+				if mem.State == cluster.StateAlive && mem.Meta.Role == cluster.RoleMaster && mem.Name != m.cfg.ID {
+					addrs = append(addrs, mem.Addr)
+				}
+			}
+			if len(addrs) > 0 {
+				m.Gossip.Join(addrs)
+			}
+		}
+		if again := append(append([]string(nil), join...), m.loadPeers()...); len(again) > 0 && (alive == 0 || tick%10 == 0) {
 			m.Gossip.Join(again)
 		}
 		if len(peers) > 0 {

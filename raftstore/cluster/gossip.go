@@ -48,6 +48,10 @@ type Meta struct {
 	// CA is the fingerprint (prefix) of the cluster CA this master uses;
 	// part of the view, so a cluster only forms on one CA.
 	CA string `json:"ca,omitempty"`
+	// Leaving is announced just before a graceful leave, so others tell a
+	// departure from a failure (memberlist's own left/dead distinction does
+	// not reach its event callbacks).
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // State is a member's gossip state.
@@ -96,9 +100,10 @@ type Config struct {
 
 // Gossip is this node's membership in the gossip pool.
 type Gossip struct {
-	ml  *memberlist.Memberlist
-	log *slog.Logger
-	cfg Config
+	ml   *memberlist.Memberlist
+	log  *slog.Logger
+	cfg  Config
+	addr string // advertised gossip address, fixed at start
 
 	mu      sync.Mutex
 	meta    Meta
@@ -160,6 +165,8 @@ func Start(cfg Config) (*Gossip, error) {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.Bind, err)
 	}
 	g.ml = ml
+	n := ml.LocalNode()
+	g.addr = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 	return g, nil
 }
 
@@ -189,10 +196,7 @@ func (g *Gossip) Join(addrs []string) (int, error) {
 }
 
 // LocalAddr is this node's advertised gossip address.
-func (g *Gossip) LocalAddr() string {
-	n := g.ml.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
-}
+func (g *Gossip) LocalAddr() string { return g.addr }
 
 // Members returns every member seen, including failed and left ones, by name.
 func (g *Gossip) Members() []Member {
@@ -232,6 +236,9 @@ func (g *Gossip) LocalMeta() Meta {
 
 // Leave announces a graceful departure, then stops.
 func (g *Gossip) Leave(timeout time.Duration) error {
+	if err := g.UpdateMeta(func(m *Meta) { m.Leaving = true }); err != nil {
+		g.log.Warn("announcing the leave failed; others may see a failure instead", "err", err)
+	}
 	err := g.ml.Leave(timeout)
 	if serr := g.ml.Shutdown(); err == nil {
 		err = serr
@@ -265,6 +272,7 @@ func (g *Gossip) record(n *memberlist.Node, st State) {
 	}
 	if m.State != st || !ok {
 		m.Since = time.Now()
+		g.log.Info("gossip member changed state", "name", n.Name, "state", st, "role", meta.Role, "addr", net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))))
 	}
 	m.Addr = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 	m.Meta, m.State = meta, st
@@ -279,7 +287,8 @@ func (e *events) NotifyJoin(n *memberlist.Node)   { (*Gossip)(e).record(n, State
 func (e *events) NotifyUpdate(n *memberlist.Node) { (*Gossip)(e).record(n, StateAlive) }
 func (e *events) NotifyLeave(n *memberlist.Node) {
 	st := StateFailed
-	if n.State == memberlist.StateLeft {
+	var meta Meta
+	if n.State == memberlist.StateLeft || json.Unmarshal(n.Meta, &meta) == nil && meta.Leaving {
 		st = StateLeft
 	}
 	(*Gossip)(e).record(n, st)

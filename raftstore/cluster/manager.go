@@ -106,6 +106,15 @@ func (m *Manager) aliveMasters() []Member {
 	return out
 }
 
+func anyBootstrapped(masters []Member) bool {
+	for _, mem := range masters {
+		if mem.Meta.Bootstrapped {
+			return true
+		}
+	}
+	return false
+}
+
 func viewOf(masters []Member) string {
 	h := sha256.New()
 	for _, mem := range masters {
@@ -148,7 +157,7 @@ func (m *Manager) tryBootstrap() {
 		m.log.Warn("gossip metadata update failed", "err", err)
 	}
 	if !ok {
-		if len(masters) > expect {
+		if len(masters) > expect && !anyBootstrapped(masters) {
 			m.log.Warn("more masters than bootstrap-expect are alive; not bootstrapping", "alive", len(masters), "expect", expect)
 		}
 		return

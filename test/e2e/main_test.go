@@ -136,13 +136,23 @@ func waitWritable(t *testing.T, addr string, tc *tls.Config, within time.Duratio
 	t.Fatalf("no successful write through %s within %s: %v", addr, within, last)
 }
 
+// dumpLogs prints the last lines each process logged, skipping gossip's
+// chatter.
 func dumpLogs(t *testing.T, procs ...*proc) {
 	for _, p := range procs {
+		var lines []string
 		sc := bufio.NewScanner(strings.NewReader(p.logs.String()))
-		n := 0
-		for sc.Scan() && n < 200 {
-			t.Logf("[%s] %s", p.id, sc.Text())
-			n++
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if l := sc.Text(); os.Getenv("E2E_GOSSIP_LOGS") != "" || !strings.Contains(l, "[DEBUG] memberlist") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) > 150 {
+			lines = lines[len(lines)-150:]
+		}
+		for _, l := range lines {
+			t.Logf("[%s] %s", p.id, l)
 		}
 	}
 }

@@ -58,9 +58,8 @@ const (
 	partAPIPort   = "7379"
 
 	// partUseGossipCA lets the masters settle their CA over gossip, as
-	// `drover server` does without --ca-cert. Off: with simultaneous
-	// joins a master can commit a different CA than the other two, which
-	// then reject its TLS connections.
+	// `drover server` does without --ca-cert (true), or gives them one CA
+	// by flags (false).
 	partUseGossipCA = true
 )
 
@@ -120,6 +119,13 @@ func TestPartitionIsolatedMasterServesNothing(t *testing.T) {
 		return (cut + 1 + r.Intn(len(c.members)-1)) % len(c.members)
 	})
 
+	var stopOnce sync.Once
+	halt := func() {
+		stopOnce.Do(func() { close(stop) })
+		wg.Wait()
+	}
+	t.Cleanup(halt) // on t.Fatal below; runs before the clients are closed
+
 	time.Sleep(time.Second)
 	// Cut off the leader, a follower (another master than before), and the
 	// leader again.
@@ -164,8 +170,7 @@ func TestPartitionIsolatedMasterServesNothing(t *testing.T) {
 		prev = victim
 		time.Sleep(partSettle)
 	}
-	close(stop)
-	wg.Wait()
+	halt()
 	workloadEnd := h.now()
 
 	// After healing every member serves writes and reads again.
