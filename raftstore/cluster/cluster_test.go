@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,14 +19,14 @@ import (
 
 // master is one in-process master: store over TCP, gossip, manager.
 type master struct {
-	id     string
-	ip     string
-	dir    string
+	id                   string
+	ip                   string
+	dir                  string
 	raftPort, gossipPort int // kept across restarts
-	store  *raftstore.Store
-	gossip *cluster.Gossip
-	cancel context.CancelFunc
-	done   chan struct{}
+	store                *raftstore.Store
+	gossip               *cluster.Gossip
+	cancel               context.CancelFunc
+	done                 chan struct{}
 }
 
 type testCluster struct {
