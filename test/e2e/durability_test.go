@@ -44,11 +44,6 @@ func TestAcknowledgedWritesSurviveKillAll(t *testing.T) {
 		addrs = append(addrs, m.member)
 	}
 	tc := adminTLS(t, first.dir)
-	defer func() {
-		if t.Failed() {
-			dumpLogs(t, procs...)
-		}
-	}()
 
 	type ack struct {
 		value string

@@ -73,7 +73,12 @@ func startServerAt(t *testing.T, id, addr, dir string, extra ...string) *proc {
 	p := &proc{t: t, id: id, addr: addr, dir: dir, logs: &logBuffer{}}
 	p.args = append([]string{"server", "--id", id, "--data-dir", dir, "--listen", addr, "--election-timeout", "300ms", "--log-level", "debug"}, extra...)
 	p.start()
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			dumpLogs(t, p)
+		}
+	})
 	return p
 }
 

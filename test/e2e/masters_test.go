@@ -120,15 +120,6 @@ func TestMastersFormClusterFailOverAndChange(t *testing.T) {
 		}
 		ms[i] = startMaster(t, fmt.Sprintf("m%d", i+1), i+1, 18380, dirs[i], args...)
 	}
-	defer func() {
-		if t.Failed() {
-			for _, m := range ms {
-				if m != nil {
-					dumpLogs(t, m.proc)
-				}
-			}
-		}
-	}()
 	for i := 0; i < 3; i++ {
 		start(i)
 	}
