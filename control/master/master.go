@@ -75,6 +75,7 @@ type Master struct {
 	Gossip   *cluster.Gossip
 	tls      *pki.Dynamic
 	caX      *cluster.CAExchange
+	caMu     sync.Mutex // serializes TLS identity changes
 	grpc     *grpc.Server
 	apiLn    net.Listener
 	cancel   context.CancelFunc
@@ -287,20 +288,28 @@ func (m *Master) setupCA() error {
 	if err := m.useCA(ca); err != nil {
 		return err
 	}
-	m.caX = cluster.NewCAExchange(ca, committed, func(ca *pki.CA) {
-		if err := m.useCA(ca); err != nil {
-			m.log.Error("switching to the cluster CA failed", "err", err)
-			return
-		}
-		if g := m.Gossip; g != nil {
-			// Not from within gossip's own state exchange: publish async.
-			go g.UpdateMeta(func(meta *cluster.Meta) { meta.CA = ca.Fingerprint()[:16] })
-		}
-	}, m.log)
+	// The maintain loop publishes the CA in use in gossip meta; this
+	// callback runs inside gossip's state exchange, so it only installs it.
+	m.caX = cluster.NewCAExchange(ca, committed, func(*pki.CA) { m.syncTLS() }, m.log)
 	if committed {
 		return m.saveCA(ca)
 	}
 	return nil
+}
+
+// syncTLS makes the TLS identity follow the exchange's current CA.
+// Callbacks from concurrent gossip exchanges may arrive out of order, so it
+// always installs the current one, never the one a callback names.
+func (m *Master) syncTLS() {
+	m.caMu.Lock()
+	defer m.caMu.Unlock()
+	ca, _ := m.caX.Current()
+	if cur, _ := m.tls.Current(); cur != nil && cur.Fingerprint() == ca.Fingerprint() {
+		return
+	}
+	if err := m.useCA(ca); err != nil {
+		m.log.Error("switching to the cluster CA failed", "err", err)
+	}
 }
 
 // useCA issues this master's certificate from ca and installs both.
@@ -358,13 +367,15 @@ func (m *Master) commitCA() error {
 	if m.caX == nil {
 		return nil
 	}
-	return m.saveCA(m.caX.Commit())
+	ca := m.caX.Commit()
+	m.syncTLS()
+	return m.saveCA(ca)
 }
 
 // maintain keeps trying to join while alone, commits the CA once this
 // master is part of a cluster, and remembers gossip peers for restarts.
 func (m *Master) maintain(ctx context.Context, join []string) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	committed := false
 	for tick := 1; ; tick++ {
@@ -372,6 +383,12 @@ func (m *Master) maintain(ctx context.Context, join []string) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if m.caX != nil {
+			m.syncTLS()
+			ca, _ := m.caX.Current()
+			fp := ca.Fingerprint()[:16]
+			m.Gossip.UpdateMeta(func(meta *cluster.Meta) { meta.CA = fp })
 		}
 		members := m.Gossip.Members()
 		alive := 0
@@ -400,7 +417,7 @@ func (m *Master) maintain(ctx context.Context, join []string) {
 				m.Gossip.Join(addrs)
 			}
 		}
-		if again := append(append([]string(nil), join...), m.loadPeers()...); len(again) > 0 && (alive == 0 || tick%10 == 0) {
+		if again := append(append([]string(nil), join...), m.loadPeers()...); len(again) > 0 && (alive == 0 || tick%20 == 0) {
 			m.Gossip.Join(again)
 		}
 		if len(peers) > 0 {

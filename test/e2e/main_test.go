@@ -196,7 +196,7 @@ func startMaster(t *testing.T, id string, n, base int, dir string, extra ...stri
 // adminTLS loads the admin client credentials a master wrote.
 func adminTLS(t *testing.T, dir string) *tls.Config {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	pkiDir := filepath.Join(dir, "pki")
 	for {
 		ca, err1 := os.ReadFile(filepath.Join(pkiDir, "ca.crt"))
