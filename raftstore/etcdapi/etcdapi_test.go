@@ -271,3 +271,53 @@ func TestEtcdSnapshot(t *testing.T) {
 		t.Fatalf("snapshot of %d bytes", buf.Len())
 	}
 }
+
+// TestLeaseSurvivesLeaderFailover: the new leader restarts every lease's
+// TTL, so a lease outlives the failover by its full TTL, then expires.
+func TestLeaseSurvivesLeaderFailover(t *testing.T) {
+	c := raftstoretest.New(t, 3, raftstoretest.Options{TCP: true, Configure: func(cfg *raftstore.Config) {
+		cfg.LeaseCheckInterval = 50 * time.Millisecond
+	}})
+	leader := c.Leader(10 * time.Second)
+	eps := serve(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var others []string
+	for i, ep := range eps {
+		if i != leader {
+			others = append(others, ep)
+		}
+	}
+	cli := client(t, others...)
+	g, err := cli.Grant(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "/lf/k", "v", clientv3.WithLease(g.ID)); err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(leader)
+	killed := time.Now()
+	c.Leader(10 * time.Second)
+	ttl, err := cli.TimeToLive(ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl.TTL < 2 {
+		t.Fatalf("after failover the lease has %ds left; the new leader should restart its %ds TTL", ttl.TTL, ttl.GrantedTTL)
+	}
+	// It then expires, about a TTL after the new leader took over.
+	for {
+		r, err := cli.Get(ctx, "/lf/k")
+		if err == nil && r.Count == 0 {
+			break
+		}
+		if time.Since(killed) > 20*time.Second {
+			t.Fatalf("leased key outlived its lease: %v %v", r, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if d := time.Since(killed); d < 3*time.Second {
+		t.Fatalf("lease expired %s after the failover, before its TTL", d)
+	}
+}
