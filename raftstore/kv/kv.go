@@ -222,17 +222,7 @@ func (s *Store) revoke(l *command.LeaseCmd) (*command.Response, Change) {
 func (s *Store) ReadTxn(t *command.Txn) *command.Response {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	ok := true
-	for i := range t.Compares {
-		if !s.compare(&t.Compares[i]) {
-			ok = false
-			break
-		}
-	}
-	ops := t.Success
-	if !ok {
-		ops = t.Failure
-	}
+	ok, ops := s.branch(t)
 	resp := &command.Response{Revision: s.rev, Succeeded: ok, Results: make([]command.OpResult, len(ops))}
 	for i := range ops {
 		if op := &ops[i]; op.Type == command.OpRange {
@@ -243,18 +233,18 @@ func (s *Store) ReadTxn(t *command.Txn) *command.Response {
 	return resp
 }
 
-func (s *Store) applyTxn(t *command.Txn) (*command.Response, Change) {
-	ok := true
+// branch evaluates the compares and returns the ops to run.
+func (s *Store) branch(t *command.Txn) (bool, []command.Op) {
 	for i := range t.Compares {
 		if !s.compare(&t.Compares[i]) {
-			ok = false
-			break
+			return false, t.Failure
 		}
 	}
-	ops := t.Success
-	if !ok {
-		ops = t.Failure
-	}
+	return true, t.Success
+}
+
+func (s *Store) applyTxn(t *command.Txn) (*command.Response, Change) {
+	ok, ops := s.branch(t)
 	for i := range ops {
 		if l := ops[i].Lease; ops[i].Type == command.OpPut && l != 0 {
 			if _, found := s.leases[l]; !found {
