@@ -7,10 +7,11 @@ package raftstore_test
 // in-memory cluster, while a nemesis partitions the network, kills members
 // (often the leader) and restarts them from their on-disk logs, and heals.
 // Every value written is unique, so a read names the write it saw. The
-// history is then checked against a per-key register model that also tracks
-// mod revisions, plus two cross-key checks porcupine's per-key partitions
-// cannot see: revisions name one write each, and the store revision a client
-// observes never goes backwards in real time.
+// history is then checked (package lincheck) against a per-key register
+// model that also tracks mod revisions, plus two cross-key checks
+// porcupine's per-key partitions cannot see: revisions name one write each,
+// and the store revision a client observes never goes backwards in real
+// time.
 //
 // Write outcomes:
 //   - success and *CompareFailedError are definite;
@@ -39,14 +40,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,6 +53,7 @@ import (
 
 	"github.com/droverhq/drover/raftstore"
 	"github.com/droverhq/drover/raftstore/raftstoretest"
+	"github.com/droverhq/drover/raftstore/raftstoretest/lincheck"
 )
 
 var (
@@ -125,270 +125,15 @@ func TestLinearizabilityUnderFaults(t *testing.T) {
 	}
 }
 
-// TestLinearizabilityModelCatchesAnomalies makes sure the model and the
-// cross-checks reject what they are meant to, so a passing fault test means
-// something.
-func TestLinearizabilityModelCatchesAnomalies(t *testing.T) {
-	type op struct {
-		call, ret int64
-		in        linInput
-		out       linOutput
-	}
-	put := func(call, ret int64, key, val string, rev int64) op {
-		return op{call, ret, linInput{Kind: linPut, Key: key, Value: val}, linOutput{Rev: rev, StoreRev: rev}}
-	}
-	get := func(call, ret int64, key, val string, rev, storeRev int64) op {
-		return op{call, ret, linInput{Kind: linGet, Key: key}, linOutput{Present: val != "", Value: val, Rev: rev, StoreRev: storeRev}}
-	}
-	unknownPut := func(call int64, key, val string) op {
-		return op{call, math.MaxInt64, linInput{Kind: linPut, Key: key, Value: val}, linOutput{Unknown: true}}
-	}
-	cas := func(call, ret int64, key, val, expVal string, expRev int64, out linOutput) op {
-		return op{call, ret, linInput{Kind: linCAS, Key: key, Value: val, ExpVal: expVal, ExpRev: expRev}, out}
-	}
-	for _, tc := range []struct {
-		name  string
-		ops   []op
-		model bool // porcupine accepts it
-		cross bool // the cross-checks accept it
-	}{
-		{"sequential", []op{put(1, 2, "a", "v1", 1), get(3, 4, "a", "v1", 1, 1), put(5, 6, "a", "v2", 2), get(7, 8, "a", "v2", 2, 2)}, true, true},
-		{"stale read", []op{put(1, 2, "a", "v1", 1), put(3, 4, "a", "v2", 2), get(5, 6, "a", "v1", 1, 2)}, false, true},
-		{"read of a value never written", []op{put(1, 2, "a", "v1", 1), get(3, 4, "a", "v9", 2, 2)}, false, true},
-		{"indeterminate put seen", []op{put(1, 2, "a", "v1", 1), unknownPut(3, "a", "v2"), get(5, 6, "a", "v2", 2, 2)}, true, true},
-		{"indeterminate put not seen", []op{put(1, 2, "a", "v1", 1), unknownPut(3, "a", "v2"), get(5, 6, "a", "v1", 1, 1)}, true, true},
-		{"indeterminate put seen, then lost", []op{unknownPut(1, "a", "v2"), get(3, 4, "a", "v2", 1, 1), get(5, 6, "a", "", 0, 1)}, false, true},
-		{"write applied twice", []op{put(1, 2, "a", "v1", 1), put(3, 4, "a", "v2", 2), get(5, 6, "a", "v1", 3, 3)}, false, false},
-		{"mod revision changed under a value", []op{put(1, 2, "a", "v1", 1), get(3, 4, "a", "v1", 2, 2)}, false, false},
-		{"cas on the current revision", []op{put(1, 2, "a", "v1", 1), cas(3, 4, "a", "v2", "v1", 1, linOutput{OK: true, Rev: 2, StoreRev: 2}), get(5, 6, "a", "v2", 2, 2)}, true, true},
-		{"cas swapped a stale revision", []op{put(1, 2, "a", "v1", 1), put(3, 4, "a", "v2", 2), cas(5, 6, "a", "v3", "v1", 1, linOutput{OK: true, Rev: 3, StoreRev: 3})}, false, true},
-		{"cas failed on the current revision", []op{put(1, 2, "a", "v1", 1), cas(3, 4, "a", "v2", "v1", 1, linOutput{Present: true, Value: "v1", Rev: 1, StoreRev: 1})}, false, true},
-		{"two writes at one revision", []op{put(1, 2, "a", "v1", 1), put(3, 4, "b", "w1", 1)}, true, false},
-		{"store revision went back", []op{put(1, 2, "a", "v1", 1), put(3, 4, "b", "w1", 2), get(5, 6, "a", "v1", 1, 1)}, true, false},
-		{"concurrent reads may differ", []op{put(1, 2, "a", "v1", 1), unknownPut(3, "a", "v2"), get(4, 10, "a", "v2", 2, 2), get(5, 9, "a", "v1", 1, 1)}, true, true},
-		{"later read older than an earlier one", []op{put(1, 2, "a", "v1", 1), unknownPut(3, "a", "v2"), get(4, 5, "a", "v2", 2, 2), get(6, 7, "a", "v1", 1, 1)}, false, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var ops []porcupine.Operation
-			for i, o := range tc.ops {
-				ops = append(ops, porcupine.Operation{ClientId: i, Input: o.in, Call: o.call, Output: o.out, Return: o.ret})
-			}
-			if got := porcupine.CheckOperations(linModel, ops); got != tc.model {
-				t.Errorf("porcupine says linearizable=%v, want %v", got, tc.model)
-			}
-			if errs := linCrossCheck(ops); (len(errs) == 0) != tc.cross {
-				t.Errorf("cross-checks: %v, want ok=%v", errs, tc.cross)
-			}
-		})
-	}
-}
-
-// The model: one register per key (porcupine partitions by key), whose state
-// is the current value and what is known of its mod revision.
-
-type linKind uint8
-
-const (
-	linGet linKind = iota
-	linPut
-	linCAS
-	linDelete
-)
-
-type linInput struct {
-	Kind   linKind
-	Key    string
-	Value  string // put, cas: the new (unique) value
-	ExpRev int64  // cas: the expected mod revision; 0 expects the key absent
-	ExpVal string // cas: the value the client saw at ExpRev
-}
-
-type linOutput struct {
-	Unknown bool   // a write whose outcome is indeterminate
-	OK      bool   // cas: swapped; delete: deleted the key
-	Present bool   // get, failed cas: the key exists
-	Value   string // get, failed cas: its value
-	// Rev is the write's revision (put, swapped cas, delete that deleted),
-	// or the key's mod revision (get, failed cas, when present).
-	Rev int64
-	// StoreRev is the store revision the response reported.
-	StoreRev int64
-}
-
-type linState struct {
-	Exists bool
-	Value  string
-	// Rev is the last write's exact revision when Exact; otherwise a strict
-	// lower bound of it (after an indeterminate write).
-	Rev   int64
-	Exact bool
-}
-
-func linStep(st linState, in linInput, out linOutput) (bool, linState) {
-	// observe checks a read of the key against the state and learns its
-	// exact revision.
-	observe := func(present bool, val string, rev int64) (bool, linState) {
-		if !present {
-			return !st.Exists, st
-		}
-		if !st.Exists || st.Value != val {
-			return false, st
-		}
-		if (st.Exact && rev != st.Rev) || (!st.Exact && rev <= st.Rev) {
-			return false, st
-		}
-		return true, linState{Exists: true, Value: val, Rev: rev, Exact: true}
-	}
-	switch in.Kind {
-	case linGet:
-		return observe(out.Present, out.Value, out.Rev)
-	case linPut:
-		if out.Unknown {
-			return true, linState{Exists: true, Value: in.Value, Rev: st.Rev}
-		}
-		return out.Rev > st.Rev, linState{Exists: true, Value: in.Value, Rev: out.Rev, Exact: true}
-	case linDelete:
-		if out.Unknown {
-			if !st.Exists {
-				return true, st
-			}
-			return true, linState{Rev: st.Rev}
-		}
-		if out.OK {
-			return st.Exists && out.Rev > st.Rev, linState{Rev: out.Rev, Exact: true}
-		}
-		return !st.Exists, st
-	case linCAS:
-		// Values are unique and (checked separately) each revision is one
-		// write, so "mod revision == ExpRev" is "value == ExpVal".
-		match := !st.Exists
-		floor := st.Rev
-		if in.ExpRev != 0 {
-			match = st.Exists && st.Value == in.ExpVal &&
-				((st.Exact && st.Rev == in.ExpRev) || (!st.Exact && in.ExpRev > st.Rev))
-			floor = max(floor, in.ExpRev)
-		}
-		switch {
-		case out.Unknown:
-			if !match {
-				return true, st
-			}
-			return true, linState{Exists: true, Value: in.Value, Rev: floor}
-		case out.OK:
-			return match && out.Rev > floor, linState{Exists: true, Value: in.Value, Rev: out.Rev, Exact: true}
-		}
-		if match {
-			return false, st
-		}
-		return observe(out.Present, out.Value, out.Rev)
-	}
-	return false, st
-}
-
-func describeLinOp(in linInput, out linOutput) string {
-	res := "?"
-	switch in.Kind {
-	case linGet:
-		res = "absent"
-		if out.Present {
-			res = fmt.Sprintf("%s@%d", out.Value, out.Rev)
-		}
-		return fmt.Sprintf("get(%s) -> %s", in.Key, res)
-	case linPut:
-		if !out.Unknown {
-			res = fmt.Sprintf("@%d", out.Rev)
-		}
-		return fmt.Sprintf("put(%s, %s) -> %s", in.Key, in.Value, res)
-	case linCAS:
-		exp := "absent"
-		if in.ExpRev != 0 {
-			exp = fmt.Sprintf("%s@%d", in.ExpVal, in.ExpRev)
-		}
-		switch {
-		case out.Unknown:
-		case out.OK:
-			res = fmt.Sprintf("ok@%d", out.Rev)
-		case out.Present:
-			res = fmt.Sprintf("failed, is %s@%d", out.Value, out.Rev)
-		default:
-			res = "failed, is absent"
-		}
-		return fmt.Sprintf("cas(%s, %s, expect %s) -> %s", in.Key, in.Value, exp, res)
-	case linDelete:
-		switch {
-		case out.Unknown:
-		case out.OK:
-			res = fmt.Sprintf("deleted@%d", out.Rev)
-		default:
-			res = "nothing to delete"
-		}
-		return fmt.Sprintf("delete(%s) -> %s", in.Key, res)
-	}
-	return "?"
-}
-
-var linModel = porcupine.Model{
-	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-		byKey := map[string][]porcupine.Operation{}
-		var keys []string
-		for _, op := range history {
-			k := op.Input.(linInput).Key
-			if _, ok := byKey[k]; !ok {
-				keys = append(keys, k)
-			}
-			byKey[k] = append(byKey[k], op)
-		}
-		sort.Strings(keys)
-		out := make([][]porcupine.Operation, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, byKey[k])
-		}
-		return out
-	},
-	Init: func() interface{} { return linState{Exact: true} },
-	Step: func(state, input, output interface{}) (bool, interface{}) {
-		return linStep(state.(linState), input.(linInput), output.(linOutput))
-	},
-	Equal: func(a, b interface{}) bool { return a.(linState) == b.(linState) },
-	DescribeOperation: func(input, output interface{}) string {
-		return describeLinOp(input.(linInput), output.(linOutput))
-	},
-	DescribeOperationMetadata: func(m interface{}) string {
-		if s, ok := m.(string); ok {
-			return s
-		}
-		return ""
-	},
-	DescribeState: func(state interface{}) string {
-		st := state.(linState)
-		rev := fmt.Sprintf("@%d", st.Rev)
-		if !st.Exact {
-			rev = fmt.Sprintf("@>%d", st.Rev)
-		}
-		if !st.Exists {
-			return "absent" + rev
-		}
-		return st.Value + rev
-	},
-}
-
 // linHistory collects one history.
 type linHistory struct {
-	sc     linScenario
-	start  time.Time
-	keys   []string
-	values atomic.Int64
-	ids    atomic.Int64 // porcupine client ids; a client takes a new one after an indeterminate op
+	sc   linScenario
+	lin  *lincheck.History
+	keys []string
 
-	mu     sync.Mutex
-	ops    []porcupine.Operation
-	failed []string // values of writes the store said were not applied
-	stats  map[string]int
+	mu    sync.Mutex
+	stats map[string]int
 }
-
-func (h *linHistory) now() int64 { return int64(time.Since(h.start)) + 1 }
-
-func (h *linHistory) newValue() string { return fmt.Sprintf("v%d", h.values.Add(1)) }
 
 // pickStore returns a random running member, or nil when none runs.
 func pickStore(c *raftstoretest.Cluster, n int, rng *rand.Rand) (*raftstore.Store, int) {
@@ -427,14 +172,11 @@ type linKnown struct {
 	rev     int64
 }
 
-func (h *linHistory) client(c *raftstoretest.Cluster, id int, stop <-chan struct{}, rng *rand.Rand) {
-	var ops []porcupine.Operation
-	var failed []string
+func (h *linHistory) client(c *raftstoretest.Cluster, stop <-chan struct{}, rng *rand.Rand) {
+	id := h.lin.NewClient()
 	stats := map[string]int{}
 	defer func() {
 		h.mu.Lock()
-		h.ops = append(h.ops, ops...)
-		h.failed = append(h.failed, failed...)
 		for k, v := range stats {
 			h.stats[k] += v
 		}
@@ -455,14 +197,14 @@ func (h *linHistory) client(c *raftstoretest.Cluster, id int, stop <-chan struct
 			continue
 		}
 		key := h.keys[rng.Intn(len(h.keys))]
-		in := linInput{Key: key}
-		var out linOutput
+		in := lincheck.Input{Key: key}
+		var out lincheck.Output
 		var err error
 		ctx, cancel := context.WithTimeout(context.Background(), linOpTimeout)
-		call := h.now()
+		call := h.lin.Now()
 		switch p := rng.Intn(100); {
 		case p < 35:
-			in.Kind = linGet
+			in.Kind = lincheck.Get
 			var kv raftstore.KeyValue
 			kv, out.StoreRev, err = s.Get(ctx, []byte(key), raftstore.Linearizable)
 			if err == nil {
@@ -471,11 +213,11 @@ func (h *linHistory) client(c *raftstoretest.Cluster, id int, stop <-chan struct
 				err = nil
 			}
 		case p < 65:
-			in.Kind, in.Value = linPut, h.newValue()
+			in.Kind, in.Value = lincheck.Put, h.lin.NewValue()
 			out.Rev, _, err = s.Put(ctx, []byte(key), []byte(in.Value), false)
 			out.StoreRev = out.Rev
 		case p < 90:
-			in.Kind, in.Value = linCAS, h.newValue()
+			in.Kind, in.Value = lincheck.CAS, h.lin.NewValue()
 			if k := known[key]; k.present {
 				in.ExpRev, in.ExpVal = k.rev, k.val
 			}
@@ -492,35 +234,35 @@ func (h *linHistory) client(c *raftstoretest.Cluster, id int, stop <-chan struct
 				}
 			}
 		default:
-			in.Kind = linDelete
+			in.Kind = lincheck.Delete
 			var deleted int64
 			deleted, out.Rev, err = s.Delete(ctx, []byte(key))
 			out.OK, out.StoreRev = deleted == 1, out.Rev
 		}
-		ret := h.now()
+		ret := h.lin.Now()
 		cancel()
-		kind := [...]string{"get", "put", "cas", "delete"}[in.Kind]
+		op := lincheck.Op{Client: id, Input: in, Output: out, Call: call, Return: ret, Note: "via " + c.Members[m].ID}
 		switch {
-		case err != nil && in.Kind == linGet:
+		case err != nil && in.Kind == lincheck.Get:
 			stats["get failed"]++
 			continue
 		case err != nil && notApplied(err):
-			stats[kind+" not applied"]++
-			failed = append(failed, in.Value)
+			stats[in.Kind.String()+" not applied"]++
+			h.lin.Add(op, lincheck.NotApplied)
 			continue
 		case err != nil:
-			stats[kind+" indeterminate"]++
-			out = linOutput{Unknown: true}
-			ops = append(ops, porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: math.MaxInt64, Metadata: fmt.Sprintf("via %s, returned at %v: %v", c.Members[m].ID, time.Duration(ret), err)})
-			id = int(h.ids.Add(1))
+			stats[in.Kind.String()+" indeterminate"]++
+			op.Note = fmt.Sprintf("via %s, returned at %v: %v", c.Members[m].ID, time.Duration(ret), err)
+			h.lin.Add(op, lincheck.Indeterminate)
+			id = h.lin.NewClient()
 			continue
 		}
-		stats[kind+" ok"]++
-		ops = append(ops, porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: "via " + c.Members[m].ID})
+		stats[in.Kind.String()+" ok"]++
+		h.lin.Add(op, lincheck.Done)
 		switch {
-		case in.Kind == linGet || (in.Kind == linCAS && !out.OK):
+		case in.Kind == lincheck.Get || (in.Kind == lincheck.CAS && !out.OK):
 			known[key] = linKnown{present: out.Present, val: out.Value, rev: out.Rev}
-		case in.Kind == linDelete:
+		case in.Kind == lincheck.Delete:
 			known[key] = linKnown{}
 		default:
 			known[key] = linKnown{present: true, val: in.Value, rev: out.Rev}
@@ -534,23 +276,23 @@ func (h *linHistory) finalReads(t *testing.T, c *raftstoretest.Cluster) {
 	deadline := time.Now().Add(15 * time.Second)
 	for i := range c.Members {
 		for _, key := range h.keys {
-			id := int(h.ids.Add(1))
+			id := h.lin.NewClient()
 			for {
 				s := c.Store(i)
 				if s == nil {
 					t.Fatalf("member %s is down after the faults ended", c.Members[i].ID)
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), linOpTimeout)
-				call := h.now()
+				call := h.lin.Now()
 				kv, rev, err := s.Get(ctx, []byte(key), raftstore.Linearizable)
-				ret := h.now()
+				ret := h.lin.Now()
 				cancel()
 				if err == nil || errors.Is(err, raftstore.ErrNotFound) {
-					out := linOutput{StoreRev: rev}
+					out := lincheck.Output{StoreRev: rev}
 					if err == nil {
 						out.Present, out.Value, out.Rev = true, string(kv.Value), kv.ModRev
 					}
-					h.ops = append(h.ops, porcupine.Operation{ClientId: id, Input: linInput{Kind: linGet, Key: key}, Call: call, Output: out, Return: ret, Metadata: "via " + c.Members[i].ID + " (final read)"})
+					h.lin.Add(lincheck.Op{Client: id, Input: lincheck.Input{Kind: lincheck.Get, Key: key}, Output: out, Call: call, Return: ret, Note: "via " + c.Members[i].ID + " (final read)"}, lincheck.Done)
 					break
 				}
 				if time.Now().After(deadline) {
@@ -567,17 +309,16 @@ func runLinHistory(t *testing.T, sc linScenario) {
 	c := raftstoretest.New(t, sc.members, raftstoretest.Options{})
 	c.Leader(10 * time.Second)
 
-	h := &linHistory{sc: sc, start: time.Now(), stats: map[string]int{}}
+	h := &linHistory{sc: sc, lin: lincheck.NewHistory(), stats: map[string]int{}}
 	for i := 0; i < sc.keys; i++ {
 		h.keys = append(h.keys, fmt.Sprintf("/lin/k%d", i))
 	}
-	h.ids.Store(int64(sc.clients - 1))
 
 	stop := make(chan struct{})
 	var nem *nemesis
 	nemDone := make(chan struct{})
 	if sc.faults {
-		nem = newNemesis(c, sc.members, sc.seed, h.start)
+		nem = newNemesis(c, sc.members, sc.seed, h.lin.Start())
 		go func() {
 			defer close(nemDone)
 			nem.run(stop)
@@ -590,7 +331,7 @@ func runLinHistory(t *testing.T, sc linScenario) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h.client(c, i, stop, rand.New(rand.NewSource(sc.seed*100+int64(i)+1)))
+			h.client(c, stop, rand.New(rand.NewSource(sc.seed*100+int64(i)+1)))
 		}()
 	}
 	<-time.After(sc.dur)
@@ -608,15 +349,15 @@ func runLinHistory(t *testing.T, sc linScenario) {
 		stats = append(stats, fmt.Sprintf("%s=%d", k, v))
 	}
 	sort.Strings(stats)
-	t.Logf("%d ops in the history: %s", len(h.ops), strings.Join(stats, " "))
+	t.Logf("%d ops in the history: %s", h.lin.Len(), strings.Join(stats, " "))
 	if nem != nil {
 		t.Logf("nemesis: %s", nem.summary())
 	}
 	if !sc.faults {
 		// Without faults everything should go through (a generous bound,
 		// for slow machines and the race detector).
-		if bad := h.stats["get failed"] + h.stats["put indeterminate"] + h.stats["cas indeterminate"] + h.stats["delete indeterminate"]; bad*20 > len(h.ops) {
-			t.Errorf("fault-free history: %d of %d operations failed", bad, len(h.ops))
+		if bad := h.stats["get failed"] + h.stats["put indeterminate"] + h.stats["cas indeterminate"] + h.stats["delete indeterminate"]; bad*20 > h.lin.Len() {
+			t.Errorf("fault-free history: %d of %d operations failed", bad, h.lin.Len())
 		}
 	}
 	for _, kind := range []string{"get", "put", "cas"} {
@@ -626,20 +367,11 @@ func runLinHistory(t *testing.T, sc linScenario) {
 	}
 
 	where := fmt.Sprintf("seed %d; replay: %s", sc.seed, sc.replay())
-	notApplied := map[string]bool{}
-	for _, v := range h.failed {
-		notApplied[v] = true
-	}
-	for _, op := range h.ops {
-		if out := op.Output.(linOutput); out.Present && notApplied[out.Value] {
-			t.Errorf("a write of %s failed with an error saying it was not applied, but it was read: %s (%s)", out.Value, describeOp(op), where)
-		}
-	}
-	for _, msg := range linCrossCheck(h.ops) {
+	checkStart := time.Now()
+	res, problems := h.lin.Check(linCheckTimeout)
+	for _, msg := range problems {
 		t.Errorf("%s (%s)", msg, where)
 	}
-	checkStart := time.Now()
-	res := porcupine.CheckOperationsTimeout(linModel, h.ops, linCheckTimeout)
 	t.Logf("porcupine: %s in %s", res, time.Since(checkStart).Round(time.Millisecond))
 	switch res {
 	case porcupine.Unknown:
@@ -650,97 +382,19 @@ func runLinHistory(t *testing.T, sc linScenario) {
 	if !t.Failed() {
 		return
 	}
-	_, info := porcupine.CheckOperationsVerbose(linModel, h.ops, linCheckTimeout)
+	var notes []porcupine.Annotation
 	if nem != nil {
-		info.AddAnnotations(nem.annotations())
+		notes = nem.annotations()
 	}
 	dir, err := os.MkdirTemp("", "raftstore-lin-")
 	if err == nil {
 		path := filepath.Join(dir, fmt.Sprintf("seed-%d.html", sc.seed))
-		if err = porcupine.VisualizePath(linModel, info, path); err == nil {
+		if err = h.lin.WriteVisualization(path, linCheckTimeout, notes); err == nil {
 			t.Logf("porcupine visualization (nemesis steps annotated): %s", path)
 			return
 		}
 	}
 	t.Logf("cannot write the porcupine visualization: %v", err)
-}
-
-// describeOp names an operation in failure messages.
-func describeOp(op porcupine.Operation) string {
-	d := describeLinOp(op.Input.(linInput), op.Output.(linOutput))
-	if m, ok := op.Metadata.(string); ok && m != "" {
-		d += " [" + m + "]"
-	}
-	return d
-}
-
-// linCrossCheck checks what the per-key model cannot: each revision is one
-// write (no write applied twice, no two writes at one revision), and the
-// store revision clients observe never goes back in real time (a read that
-// starts after an operation returned sees at least its revision; a write
-// that starts after it gets a later one).
-func linCrossCheck(ops []porcupine.Operation) []string {
-	var errs []string
-	revOf := map[string]int64{}   // key=value -> revision
-	writeAt := map[int64]string{} // revision -> key=value or key deleted
-	note := func(rev int64, what string, value string, op porcupine.Operation) {
-		if value != "" {
-			if r, ok := revOf[value]; ok && r != rev {
-				errs = append(errs, fmt.Sprintf("%s is seen at revisions %d and %d (%s)", value, r, rev, describeOp(op)))
-			}
-			revOf[value] = rev
-		}
-		if w, ok := writeAt[rev]; ok && w != what {
-			errs = append(errs, fmt.Sprintf("revision %d is both %s and %s", rev, w, what))
-		}
-		writeAt[rev] = what
-	}
-	type timed struct {
-		call, ret, rev int64
-		write          bool
-		op             porcupine.Operation
-	}
-	var rt []timed
-	for _, op := range ops {
-		in, out := op.Input.(linInput), op.Output.(linOutput)
-		if out.Unknown {
-			continue
-		}
-		wrote := (in.Kind == linPut) || (in.Kind == linCAS && out.OK) || (in.Kind == linDelete && out.OK)
-		switch {
-		case in.Kind == linDelete && out.OK:
-			note(out.Rev, in.Key+" deleted", "", op)
-		case wrote:
-			note(out.Rev, in.Key+"="+in.Value, in.Key+"="+in.Value, op)
-		case out.Present:
-			note(out.Rev, in.Key+"="+out.Value, in.Key+"="+out.Value, op)
-		}
-		if out.Present && out.StoreRev < out.Rev {
-			errs = append(errs, fmt.Sprintf("store revision %d is older than the key's mod revision: %s", out.StoreRev, describeOp(op)))
-		}
-		rt = append(rt, timed{call: op.Call, ret: op.Return, rev: out.StoreRev, write: wrote, op: op})
-	}
-	byRet := append([]timed(nil), rt...)
-	sort.Slice(byRet, func(i, j int) bool { return byRet[i].ret < byRet[j].ret })
-	sort.Slice(rt, func(i, j int) bool { return rt[i].call < rt[j].call })
-	j := 0
-	var best timed
-	for _, b := range rt {
-		for j < len(byRet) && byRet[j].ret < b.call {
-			if byRet[j].rev > best.rev {
-				best = byRet[j]
-			}
-			j++
-		}
-		if b.rev < best.rev || (b.write && b.rev == best.rev) {
-			errs = append(errs, fmt.Sprintf("revision went back in real time: %q (returned at %v) shows store revision %d, but %q (called at %v, later) shows %d",
-				describeOp(best.op), time.Duration(best.ret), best.rev, describeOp(b.op), time.Duration(b.call), b.rev))
-		}
-	}
-	if len(errs) > 20 {
-		errs = append(errs[:20], fmt.Sprintf("... and %d more", len(errs)-20))
-	}
-	return errs
 }
 
 // nemesis injects faults from a seeded source: partitions (isolating the

@@ -14,9 +14,10 @@ package e2e
 //   - after healing, every member serves reads and writes again and all
 //     three converge on the same revision and the same key-values;
 //   - the whole history (workload, probes of the cut-off member, final
-//     reads) is linearizable, checked with porcupine against a per-key
-//     register model that tracks mod revisions, plus cross-key checks of
-//     revisions (one write per revision; no going back in real time).
+//     reads) is linearizable, checked by package lincheck (porcupine
+//     against a per-key register model that tracks mod revisions, plus
+//     cross-key checks of revisions: one write per revision; no going back
+//     in real time), as raftstore's in-process fault tests are.
 //
 // Errored writes are indeterminate (they may have applied: their return
 // time is the end of the history); errored reads are dropped. A failure
@@ -44,18 +45,20 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	"github.com/droverhq/drover/raftstore/pki"
+	"github.com/droverhq/drover/raftstore/raftstoretest/lincheck"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
 
 const (
-	partOpTimeout = time.Second            // every client request
-	partSlack     = 750 * time.Millisecond // how late past its timeout a failing request may return
-	partGrace     = 50 * time.Millisecond  // requests to a cut-off master must fail if they start this long after the cut
-	partHold      = 3 * time.Second
-	partSettle    = 1500 * time.Millisecond
-	partAPIPort   = "7379"
+	partOpTimeout    = time.Second            // every client request
+	partSlack        = 750 * time.Millisecond // how late past its timeout a failing request may return
+	partGrace        = 50 * time.Millisecond  // requests to a cut-off master must fail if they start this long after the cut
+	partHold         = 3 * time.Second
+	partSettle       = 1500 * time.Millisecond
+	partAPIPort      = "7379"
+	partCheckTimeout = 30 * time.Second // porcupine's
 
 	// partUseGossipCA lets the masters settle their CA over gossip, as
 	// `drover server` does without --ca-cert (true), or gives them one CA
@@ -91,7 +94,7 @@ func TestPartitionIsolatedMasterServesNothing(t *testing.T) {
 	}
 	t.Logf("cluster up in %s; leader %s", time.Since(c.started).Round(time.Millisecond), c.members[leader].id)
 
-	h := &partHistory{start: time.Now(), keys: []string{"/part/k0", "/part/k1", "/part/k2"}, c: c}
+	h := &partHistory{lin: lincheck.NewHistory(), keys: []string{"/part/k0", "/part/k1", "/part/k2"}, c: c}
 	h.cut.Store(-1)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -159,7 +162,7 @@ func TestPartitionIsolatedMasterServesNothing(t *testing.T) {
 					c.members[nl].id, time.Duration(h.now()-w.cutAt).Round(time.Millisecond))
 			}
 		}
-		time.Sleep(time.Until(h.start.Add(time.Duration(w.cutAt) + partHold)))
+		time.Sleep(time.Until(h.lin.Start().Add(time.Duration(w.cutAt) + partHold)))
 		h.cut.Store(-1)
 		w.healAt = h.now()
 		if err := nw.Heal(victim); err != nil {
@@ -486,8 +489,8 @@ type partRec struct {
 	client int // porcupine client id
 	member int
 	probe  bool
-	in     partIn
-	out    partOut
+	in     lincheck.Input
+	out    lincheck.Output
 	call   int64
 	ret    int64
 	err    error
@@ -495,10 +498,8 @@ type partRec struct {
 
 type partHistory struct {
 	c          *partCluster
-	start      time.Time
+	lin        *lincheck.History // the clock, client ids and values; the model check
 	keys       []string
-	values     atomic.Int64
-	ids        atomic.Int64
 	cut        atomic.Int32 // the cut-off member, -1 when none
 	windows    []partWindow
 	finalState string
@@ -507,7 +508,7 @@ type partHistory struct {
 	recs []partRec
 }
 
-func (h *partHistory) now() int64 { return int64(time.Since(h.start)) + 1 }
+func (h *partHistory) now() int64 { return h.lin.Now() }
 
 type partKnown struct {
 	present bool
@@ -518,7 +519,7 @@ type partKnown struct {
 // run issues requests until stop: to the member target picks (none if it
 // returns -1), of the given kinds: "read", "write" or "mix".
 func (h *partHistory) run(rng *rand.Rand, stop <-chan struct{}, target func() int, kinds string) {
-	id := int(h.ids.Add(1))
+	id := h.lin.NewClient()
 	known := map[string]partKnown{}
 	var recs []partRec
 	defer func() {
@@ -545,23 +546,23 @@ func (h *partHistory) run(rng *rand.Rand, stop <-chan struct{}, target func() in
 		case "write":
 			p = 35 + p%65
 		}
-		var kind partKind
+		var kind lincheck.Kind
 		switch {
 		case p < 35:
-			kind = partGet
+			kind = lincheck.Get
 		case p < 65:
-			kind = partPut
+			kind = lincheck.Put
 		default:
-			kind = partCAS
+			kind = lincheck.CAS
 		}
 		r := h.do(mi, kind, key, known[key])
 		r.client, r.probe = id, kinds != "mix"
 		recs = append(recs, r)
 		switch {
-		case r.err != nil && kind != partGet:
-			id = int(h.ids.Add(1)) // the indeterminate op stays open to the end
+		case r.err != nil && kind != lincheck.Get:
+			id = h.lin.NewClient() // the indeterminate op stays open to the end
 		case r.err != nil:
-		case kind == partGet || (kind == partCAS && !r.out.OK):
+		case kind == lincheck.Get || (kind == lincheck.CAS && !r.out.OK):
 			known[key] = partKnown{present: r.out.Present, val: r.out.Value, rev: r.out.Rev}
 		default:
 			known[key] = partKnown{present: true, val: r.in.Value, rev: r.out.Rev}
@@ -570,17 +571,17 @@ func (h *partHistory) run(rng *rand.Rand, stop <-chan struct{}, target func() in
 }
 
 // do runs one request against member mi.
-func (h *partHistory) do(mi int, kind partKind, key string, k partKnown) partRec {
+func (h *partHistory) do(mi int, kind lincheck.Kind, key string, k partKnown) partRec {
 	cli := h.c.members[mi].cli
-	r := partRec{member: mi, in: partIn{Kind: kind, Key: key}}
-	if kind != partGet {
-		r.in.Value = fmt.Sprintf("v%d", h.values.Add(1))
+	r := partRec{member: mi, in: lincheck.Input{Kind: kind, Key: key}}
+	if kind != lincheck.Get {
+		r.in.Value = h.lin.NewValue()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), partOpTimeout)
 	defer cancel()
 	r.call = h.now()
 	switch kind {
-	case partGet:
+	case lincheck.Get:
 		resp, err := cli.Get(ctx, key)
 		r.ret, r.err = h.now(), err
 		if err == nil {
@@ -589,13 +590,13 @@ func (h *partHistory) do(mi int, kind partKind, key string, k partKnown) partRec
 				r.out.Present, r.out.Value, r.out.Rev = true, string(resp.Kvs[0].Value), resp.Kvs[0].ModRevision
 			}
 		}
-	case partPut:
+	case lincheck.Put:
 		resp, err := cli.Put(ctx, key, r.in.Value)
 		r.ret, r.err = h.now(), err
 		if err == nil {
 			r.out.Rev, r.out.StoreRev = resp.Header.Revision, resp.Header.Revision
 		}
-	case partCAS:
+	case lincheck.CAS:
 		if k.present {
 			r.in.ExpRev, r.in.ExpVal = k.rev, k.val
 		}
@@ -627,18 +628,18 @@ func (h *partHistory) finalOps(t *testing.T) {
 	start := time.Now()
 	var state []string
 	for mi, m := range h.c.members {
-		for _, kind := range []partKind{partPut, partGet} {
+		for _, kind := range []lincheck.Kind{lincheck.Put, lincheck.Get} {
 			for ki, key := range h.keys {
-				if kind == partPut && ki > 0 {
+				if kind == lincheck.Put && ki > 0 {
 					continue // one write per member
 				}
 				deadline := time.Now().Add(15 * time.Second)
 				for {
 					r := h.do(mi, kind, key, partKnown{})
-					r.client = int(h.ids.Add(1))
+					r.client = h.lin.NewClient()
 					h.recs = append(h.recs, r)
 					if r.err == nil {
-						if kind == partGet && mi == len(h.c.members)-1 {
+						if kind == lincheck.Get && mi == len(h.c.members)-1 {
 							if r.out.Present {
 								state = append(state, fmt.Sprintf("%s=%s@%d", key, r.out.Value, r.out.Rev))
 							} else {
@@ -691,7 +692,7 @@ func (h *partHistory) checkWindows(t *testing.T) {
 				continue
 			}
 			if r.member != w.member {
-				if r.err == nil && r.in.Kind != partGet {
+				if r.err == nil && r.in.Kind != lincheck.Get {
 					if f, ok := firstWrite[r.member]; !ok || r.ret < f.ret {
 						firstWrite[r.member] = r
 					}
@@ -701,7 +702,7 @@ func (h *partHistory) checkWindows(t *testing.T) {
 			if r.call < w.cutAt+int64(partGrace) {
 				continue
 			}
-			if r.in.Kind == partGet {
+			if r.in.Kind == lincheck.Get {
 				reads++
 			} else {
 				writes++
@@ -711,12 +712,12 @@ func (h *partHistory) checkWindows(t *testing.T) {
 			if r.err == nil {
 				if served++; served <= 10 {
 					t.Errorf("%s %s was cut off, yet it served %s (called %s after the cut, took %s; log %s)",
-						w.what, id, partDescribe(r.in, r.out), time.Duration(r.call-w.cutAt).Round(time.Millisecond), d.Round(time.Millisecond), h.c.members[w.member].logPath)
+						w.what, id, lincheck.Describe(r.in, r.out), time.Duration(r.call-w.cutAt).Round(time.Millisecond), d.Round(time.Millisecond), h.c.members[w.member].logPath)
 				}
 				continue
 			}
 			if d > partOpTimeout+partSlack {
-				t.Errorf("cut-off %s: %s failed only after %s (timeout %s): %v", id, partDescribe(r.in, partOut{Unknown: true}), d, partOpTimeout, r.err)
+				t.Errorf("cut-off %s: %s failed only after %s (timeout %s): %v", id, lincheck.Describe(r.in, lincheck.Output{Unknown: true}), d, partOpTimeout, r.err)
 			}
 			errs[errorClass(r.err)]++
 		}
@@ -758,39 +759,36 @@ func errorClass(err error) string {
 
 func (h *partHistory) checkLinearizable(t *testing.T, base string, seed int64) {
 	t.Helper()
-	end := h.now() + 1
-	var ops []porcupine.Operation
 	for _, r := range h.recs {
-		switch {
-		case r.err != nil && r.in.Kind == partGet:
-			continue // failed reads tell nothing
-		case r.err != nil:
-			ops = append(ops, porcupine.Operation{ClientId: r.client, Input: r.in, Call: r.call, Output: partOut{Unknown: true}, Return: end})
-		default:
-			ops = append(ops, porcupine.Operation{ClientId: r.client, Input: r.in, Call: r.call, Output: r.out, Return: r.ret})
+		op := lincheck.Op{Client: r.client, Input: r.in, Output: r.out, Call: r.call, Return: r.ret, Note: "via " + h.c.members[r.member].id}
+		if r.err != nil {
+			// Failed reads tell nothing; failed writes stay open to the end.
+			op.Note += ": " + r.err.Error()
+			h.lin.Add(op, lincheck.Indeterminate)
+			continue
 		}
+		h.lin.Add(op, lincheck.Done)
 	}
 	h.dump(filepath.Join(base, "history.txt"))
-	for _, msg := range partCrossCheck(ops) {
+	start := time.Now()
+	res, problems := h.lin.Check(partCheckTimeout)
+	for _, msg := range problems {
 		t.Errorf("%s (seed %d)", msg, seed)
 	}
-	start := time.Now()
-	res, info := porcupine.CheckOperationsVerbose(partModel, ops, 30*time.Second)
-	t.Logf("porcupine: %d operations: %s in %s", len(ops), res, time.Since(start).Round(time.Millisecond))
+	t.Logf("porcupine: %d operations: %s in %s", h.lin.Len(), res, time.Since(start).Round(time.Millisecond))
 	switch res {
 	case porcupine.Ok:
 		return
 	case porcupine.Unknown:
-		t.Errorf("porcupine could not decide within 30s (seed %d)", seed)
+		t.Errorf("porcupine could not decide within %s (seed %d)", partCheckTimeout, seed)
 		return
 	}
 	var notes []porcupine.Annotation
 	for _, w := range h.windows {
 		notes = append(notes, porcupine.Annotation{Tag: "nemesis", Start: w.cutAt, End: w.healAt, Description: "cut off " + h.c.members[w.member].id})
 	}
-	info.AddAnnotations(notes)
 	path := filepath.Join(base, "history.html")
-	if err := porcupine.VisualizePath(partModel, info, path); err != nil {
+	if err := h.lin.WriteVisualization(path, partCheckTimeout, notes); err != nil {
 		path = "visualization failed: " + err.Error()
 	}
 	t.Errorf("history is not linearizable (seed %d); visualization: %s; history: %s", seed, path, filepath.Join(base, "history.txt"))
@@ -804,230 +802,11 @@ func (h *partHistory) dump(path string) {
 		fmt.Fprintf(&b, "cut %s (%s) from %d to %d\n", h.c.members[w.member].id, w.what, w.cutAt, w.healAt)
 	}
 	for _, r := range recs {
-		res := partDescribe(r.in, r.out)
+		res := lincheck.Describe(r.in, r.out)
 		if r.err != nil {
-			res = partDescribe(r.in, partOut{Unknown: true}) + " ERROR " + r.err.Error()
+			res = lincheck.Describe(r.in, lincheck.Output{Unknown: true}) + " ERROR " + r.err.Error()
 		}
 		fmt.Fprintf(&b, "%d %d client=%d via=%s probe=%v %s\n", r.call, r.ret, r.client, h.c.members[r.member].id, r.probe, res)
 	}
 	os.WriteFile(path, []byte(b.String()), 0o644)
-}
-
-// ---- the model (as in raftstore's in-process linearizability test) ----
-
-type partKind uint8
-
-const (
-	partGet partKind = iota
-	partPut
-	partCAS
-)
-
-func (k partKind) String() string { return [...]string{"get", "put", "cas"}[k] }
-
-type partIn struct {
-	Kind   partKind
-	Key    string
-	Value  string // put, cas: the new (unique) value
-	ExpRev int64  // cas: the expected mod revision; 0 expects the key absent
-	ExpVal string // cas: the value the client saw at ExpRev
-}
-
-type partOut struct {
-	Unknown bool   // a write whose outcome is indeterminate
-	OK      bool   // cas: swapped
-	Present bool   // get, failed cas: the key exists
-	Value   string // get, failed cas: its value
-	// Rev is the write's revision (put, swapped cas) or the key's mod
-	// revision (get, failed cas, when present).
-	Rev      int64
-	StoreRev int64 // the store revision in the response header
-}
-
-type partState struct {
-	Exists bool
-	Value  string
-	Rev    int64 // exact when Exact; else a strict lower bound (after an indeterminate write)
-	Exact  bool
-}
-
-func partStep(st partState, in partIn, out partOut) (bool, partState) {
-	observe := func(present bool, val string, rev int64) (bool, partState) {
-		if !present {
-			return !st.Exists, st
-		}
-		if !st.Exists || st.Value != val || (st.Exact && rev != st.Rev) || (!st.Exact && rev <= st.Rev) {
-			return false, st
-		}
-		return true, partState{Exists: true, Value: val, Rev: rev, Exact: true}
-	}
-	switch in.Kind {
-	case partGet:
-		return observe(out.Present, out.Value, out.Rev)
-	case partPut:
-		if out.Unknown {
-			return true, partState{Exists: true, Value: in.Value, Rev: st.Rev}
-		}
-		return out.Rev > st.Rev, partState{Exists: true, Value: in.Value, Rev: out.Rev, Exact: true}
-	case partCAS:
-		// Values are unique and each revision is one write (checked
-		// separately), so "mod revision == ExpRev" is "value == ExpVal".
-		match := !st.Exists
-		floor := st.Rev
-		if in.ExpRev != 0 {
-			match = st.Exists && st.Value == in.ExpVal &&
-				((st.Exact && st.Rev == in.ExpRev) || (!st.Exact && in.ExpRev > st.Rev))
-			floor = max(floor, in.ExpRev)
-		}
-		switch {
-		case out.Unknown:
-			if !match {
-				return true, st
-			}
-			return true, partState{Exists: true, Value: in.Value, Rev: floor}
-		case out.OK:
-			return match && out.Rev > floor, partState{Exists: true, Value: in.Value, Rev: out.Rev, Exact: true}
-		}
-		if match {
-			return false, st
-		}
-		return observe(out.Present, out.Value, out.Rev)
-	}
-	return false, st
-}
-
-func partDescribe(in partIn, out partOut) string {
-	res := "?"
-	switch in.Kind {
-	case partGet:
-		res = "absent"
-		if out.Unknown {
-			res = "?"
-		} else if out.Present {
-			res = fmt.Sprintf("%s@%d", out.Value, out.Rev)
-		}
-		return fmt.Sprintf("get(%s) -> %s", in.Key, res)
-	case partPut:
-		if !out.Unknown {
-			res = fmt.Sprintf("@%d", out.Rev)
-		}
-		return fmt.Sprintf("put(%s, %s) -> %s", in.Key, in.Value, res)
-	}
-	exp := "absent"
-	if in.ExpRev != 0 {
-		exp = fmt.Sprintf("%s@%d", in.ExpVal, in.ExpRev)
-	}
-	switch {
-	case out.Unknown:
-	case out.OK:
-		res = fmt.Sprintf("ok@%d", out.Rev)
-	case out.Present:
-		res = fmt.Sprintf("failed, is %s@%d", out.Value, out.Rev)
-	default:
-		res = "failed, is absent"
-	}
-	return fmt.Sprintf("cas(%s, %s, expect %s) -> %s", in.Key, in.Value, exp, res)
-}
-
-var partModel = porcupine.Model{
-	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-		byKey := map[string][]porcupine.Operation{}
-		var keys []string
-		for _, op := range history {
-			k := op.Input.(partIn).Key
-			if _, ok := byKey[k]; !ok {
-				keys = append(keys, k)
-			}
-			byKey[k] = append(byKey[k], op)
-		}
-		sort.Strings(keys)
-		out := make([][]porcupine.Operation, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, byKey[k])
-		}
-		return out
-	},
-	Init: func() interface{} { return partState{Exact: true} },
-	Step: func(state, input, output interface{}) (bool, interface{}) {
-		return partStep(state.(partState), input.(partIn), output.(partOut))
-	},
-	Equal: func(a, b interface{}) bool { return a.(partState) == b.(partState) },
-	DescribeOperation: func(input, output interface{}) string {
-		return partDescribe(input.(partIn), output.(partOut))
-	},
-	DescribeState: func(state interface{}) string {
-		st := state.(partState)
-		rev := fmt.Sprintf("@%d", st.Rev)
-		if !st.Exact {
-			rev = fmt.Sprintf("@>%d", st.Rev)
-		}
-		if !st.Exists {
-			return "absent" + rev
-		}
-		return st.Value + rev
-	},
-}
-
-// partCrossCheck checks what the per-key model cannot: each revision is
-// one write (no write applied twice, no two writes at one revision), and the
-// store revision clients observe never goes back in real time.
-func partCrossCheck(ops []porcupine.Operation) []string {
-	var errs []string
-	revOf := map[string]int64{}   // key=value -> revision
-	writeAt := map[int64]string{} // revision -> key=value
-	note := func(rev int64, what string, op porcupine.Operation) {
-		if r, ok := revOf[what]; ok && r != rev {
-			errs = append(errs, fmt.Sprintf("%s is seen at revisions %d and %d (%s)", what, r, rev, partDescribe(op.Input.(partIn), op.Output.(partOut))))
-		}
-		revOf[what] = rev
-		if w, ok := writeAt[rev]; ok && w != what {
-			errs = append(errs, fmt.Sprintf("revision %d is both %s and %s", rev, w, what))
-		}
-		writeAt[rev] = what
-	}
-	type timed struct {
-		call, ret, rev int64
-		write          bool
-		op             porcupine.Operation
-	}
-	var rt []timed
-	for _, op := range ops {
-		in, out := op.Input.(partIn), op.Output.(partOut)
-		if out.Unknown {
-			continue
-		}
-		wrote := in.Kind == partPut || (in.Kind == partCAS && out.OK)
-		switch {
-		case wrote:
-			note(out.Rev, in.Key+"="+in.Value, op)
-		case out.Present:
-			note(out.Rev, in.Key+"="+out.Value, op)
-		}
-		if out.Present && out.StoreRev < out.Rev {
-			errs = append(errs, fmt.Sprintf("store revision %d is older than the key's mod revision: %s", out.StoreRev, partDescribe(in, out)))
-		}
-		rt = append(rt, timed{call: op.Call, ret: op.Return, rev: out.StoreRev, write: wrote, op: op})
-	}
-	byRet := append([]timed(nil), rt...)
-	sort.Slice(byRet, func(i, j int) bool { return byRet[i].ret < byRet[j].ret })
-	sort.Slice(rt, func(i, j int) bool { return rt[i].call < rt[j].call })
-	j := 0
-	var best timed
-	for _, b := range rt {
-		for j < len(byRet) && byRet[j].ret < b.call {
-			if byRet[j].rev > best.rev {
-				best = byRet[j]
-			}
-			j++
-		}
-		if b.rev < best.rev || (b.write && b.rev == best.rev) {
-			errs = append(errs, fmt.Sprintf("revision went back in real time: %q (returned at %v) shows store revision %d, but %q (called at %v, later) shows %d",
-				partDescribe(best.op.Input.(partIn), best.op.Output.(partOut)), time.Duration(best.ret),
-				best.rev, partDescribe(b.op.Input.(partIn), b.op.Output.(partOut)), time.Duration(b.call), b.rev))
-		}
-	}
-	if len(errs) > 20 {
-		errs = append(errs[:20], fmt.Sprintf("... and %d more", len(errs)-20))
-	}
-	return errs
 }
