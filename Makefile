@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/droverhq/drover/cmd/drover/cli.Version=$(VERSION)
 # Fault-injection scale: `make test-long` runs hundreds of linearizability histories.
 LIN_HISTORIES ?= 300
 
-.PHONY: build run test test-long bench lint fuzz clean
+.PHONY: build run test test-long bench bench-store lint fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/drover
@@ -29,6 +29,15 @@ test-long:
 # Benchmarks; see docs/benchmarks.md for the recorded figures and commands.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 60m ./raftstore/...
+
+# The store beside etcd 3.4 (Debian etcd-server): 3 members each on
+# loopback, started by the generator; see docs/benchmarks.md.
+# BENCH_STORE_FLAGS=-quick for a ~2 min smoke run; -fsync-check for the
+# strace fsync parity check; -reps 5 when the spread exceeds 15%.
+BENCH_STORE_FLAGS ?=
+bench-store: build
+	$(GO) build -o bin/storebench ./bench/storebench
+	./bin/storebench -drover ./$(BIN) $(BENCH_STORE_FLAGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz "^FuzzDecode$$" -fuzztime 60s ./raftstore/command

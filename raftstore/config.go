@@ -30,11 +30,18 @@ type Config struct {
 	// the same list. Ignored when state exists.
 	Bootstrap []Server
 
-	// Raft timing. Defaults are hashicorp/raft's, which suit a LAN.
+	// Raft timing. hashicorp/raft checks for a silent leader on a timer
+	// that fires every 1-2 HeartbeatTimeouts, so the 500ms default detects
+	// a dead leader about as fast as etcd's 1s election timeout does.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
-	CommitTimeout      time.Duration
+	// CommitTimeout is how long an idle leader waits before telling
+	// followers the new commit index; followers serve linearizable reads
+	// and watches only once they know it, so it is short (raft's default
+	// is 50ms). The cost is a small RPC per follower every few ms when a
+	// write has just committed.
+	CommitTimeout time.Duration
 	// MaxAppendEntries caps entries per AppendEntries RPC and per FSM batch
 	// (group commit). Default 256; raft's maximum is 1024.
 	MaxAppendEntries int
@@ -69,10 +76,10 @@ type Config struct {
 // DefaultConfig returns the documented defaults; set ID, Dir and Transport.
 func DefaultConfig() Config {
 	return Config{
-		HeartbeatTimeout:   1000 * time.Millisecond,
-		ElectionTimeout:    1000 * time.Millisecond,
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 500 * time.Millisecond,
-		CommitTimeout:      50 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
 		MaxAppendEntries:   256,
 		SnapshotThreshold:  8192,
 		TrailingLogs:       10240,

@@ -101,6 +101,12 @@ func (s *Store) Get(ctx context.Context, key []byte, c Consistency) (KeyValue, i
 	return r.KVs[0], r.Revision, nil
 }
 
+// Sync returns once this member has applied every write acknowledged
+// before the call (the barrier a linearizable read waits for).
+func (s *Store) Sync(ctx context.Context) error {
+	return s.readBarrier(ctx, Linearizable)
+}
+
 // Revision is the revision this member has applied.
 func (s *Store) Revision() int64 { return s.kv.Revision() }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -509,4 +511,65 @@ func machineBusy() time.Duration {
 		busy += n
 	}
 	return time.Duration(busy) * time.Second / clkTck
+}
+
+// allCPU maps every process to its command name and CPU time, to name the
+// other processes that competed for the CPU during a window.
+func allCPU() map[int]procSample {
+	out := map[int]procSample{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		out[pid] = procSample{comm: s[i+1 : j], cpu: procCPU(pid)}
+	}
+	return out
+}
+
+type procSample struct {
+	comm string
+	cpu  time.Duration
+}
+
+// topOthers names the processes, other than skip, that used the most CPU
+// between two samples.
+func topOthers(a, b map[int]procSample, skip []int, window time.Duration, n int) string {
+	type use struct {
+		name  string
+		cores float64
+	}
+	skipped := map[int]bool{os.Getpid(): true}
+	for _, p := range skip {
+		skipped[p] = true
+	}
+	var uses []use
+	for pid, s1 := range b {
+		if skipped[pid] {
+			continue
+		}
+		d := s1.cpu - a[pid].cpu
+		if d > 0 {
+			uses = append(uses, use{fmt.Sprintf("%s[%d]", s1.comm, pid), d.Seconds() / window.Seconds()})
+		}
+	}
+	slices.SortFunc(uses, func(x, y use) int { return cmp.Compare(y.cores, x.cores) })
+	var parts []string
+	for i := 0; i < len(uses) && i < n; i++ {
+		parts = append(parts, fmt.Sprintf("%s %.2f", uses[i].name, uses[i].cores))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -88,7 +88,7 @@ func main() {
 	flag.StringVar(&droverHosts, "drover-hosts", "127.0.0.1,127.0.0.2,127.0.0.3", "loopback addresses of the three drover masters")
 	flag.StringVar(&etcdHosts, "etcd-hosts", "127.0.0.11,127.0.0.12,127.0.0.13", "loopback addresses of the three etcd members")
 	flag.IntVar(&o.portOffset, "port-offset", 0, "added to every port (drover 7379/7380/7946, etcd 2379/2380)")
-	flag.DurationVar(&o.droverElection, "drover-election-timeout", time.Second, "drover --election-timeout (Raft heartbeat and election timeout; heartbeats go out every tenth of it)")
+	flag.DurationVar(&o.droverElection, "drover-election-timeout", 500*time.Millisecond, "drover --election-timeout (its default: hashicorp/raft checks for a dead leader every 1-2x this, comparable to etcd's 1s)")
 	flag.Var(&droverExtra, "drover-arg", "extra argument for drover server (repeatable)")
 	flag.BoolVar(&o.etcdTLS, "etcd-tls", true, "mutual TLS for etcd's client and peer traffic, as drover always has")
 	flag.IntVar(&o.etcdHeartbeatMS, "etcd-heartbeat-interval", 100, "etcd --heartbeat-interval (ms)")
@@ -356,6 +356,9 @@ func runStore(ctx context.Context, o *options, kind, dir string, rep int, value 
 		res[id+"/foreign"] = append(res[id+"/foreign"], r.foreign)
 		logf("  %-16s %9.0f/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %6.0f µs/op  errors %d  other load %.2f cores",
 			id, r.rate(), float64(pct(r.lat, 0.50).Microseconds())/1000, float64(pct(r.lat, 0.99).Microseconds())/1000, r.cpuPerOp(), r.errs, r.foreign)
+		if r.foreign > 0.2 {
+			logf("    busiest other processes (cores): %s", r.others)
+		}
 		if r.errs > 0 {
 			note("%s: %d errors, first: %v", id, r.errs, r.firstErr)
 		}
@@ -510,7 +513,7 @@ func startPerf(ctx context.Context, o *options, c *cluster, kind string) *exec.C
 	os.MkdirAll(o.perfDir, 0o755)
 	out := filepath.Join(o.perfDir, kind+"-leader-put64.perf.data")
 	secs := fmt.Sprintf("%.1f", (o.warm + o.dur).Seconds())
-	cmd := exec.Command("perf", "record", "-F", "499", "-g", "-p", fmt.Sprint(c.members[li].pid()), "-o", out, "--", "sleep", secs)
+	cmd := exec.Command("perf", "record", "-F", "999", "-g", "-p", fmt.Sprint(c.members[li].pid()), "-o", out, "--", "sleep", secs)
 	cmd.Stdout, cmd.Stderr = nil, nil
 	if err := cmd.Start(); err != nil {
 		logf("perf: %v", err)

@@ -31,6 +31,7 @@ type loadResult struct {
 	// servers and this generator during the window: other people's load on
 	// a shared machine.
 	foreign float64
+	others  string // the busiest of them
 }
 
 func (r loadResult) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
@@ -97,9 +98,10 @@ func closedLoop(ctx context.Context, clis []*clientv3.Client, pids []int, conc i
 		}(w)
 	}
 	time.Sleep(time.Until(winStart))
-	cpu0, self0, busy0 := clusterCPU(pids), procCPU(os.Getpid()), machineBusy()
+	cpu0, self0, busy0, all0 := clusterCPU(pids), procCPU(os.Getpid()), machineBusy(), allCPU()
 	time.Sleep(time.Until(winEnd))
-	cpu1, self1, busy1 := clusterCPU(pids), procCPU(os.Getpid()), machineBusy()
+	cpu1, self1, busy1, all1 := clusterCPU(pids), procCPU(os.Getpid()), machineBusy(), allCPU()
+	res.others = topOthers(all0, all1, pids, dur, 3)
 	stop.Store(true)
 	wg.Wait()
 	for _, l := range lats {

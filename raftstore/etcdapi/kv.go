@@ -314,6 +314,11 @@ func convertOps(ops []*pb.RequestOp) ([]command.Op, error) {
 // Compact is accepted for compatibility: drover keeps no old versions of
 // values, and the watch history is bounded by its size setting.
 func (k *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	// A revision a client saw elsewhere must not look like the future
+	// here just because this member has not applied it yet.
+	if err := k.s.store.Sync(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	if r.Revision > k.s.store.Revision() {
 		return nil, rpctypes.ErrGRPCFutureRev
 	}

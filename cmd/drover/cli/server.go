@@ -93,7 +93,7 @@ Flags may also come from a YAML file (--config), keyed by flag name.`,
 	f.Uint64Var(&o.snapThresh, "snapshot-threshold", raftstore.DefaultConfig().SnapshotThreshold, "log entries between Raft snapshots")
 	f.Uint64Var(&o.trailing, "trailing-logs", raftstore.DefaultConfig().TrailingLogs, "log entries kept after a snapshot for slow followers")
 	f.IntVar(&o.history, "watch-history", raftstore.DefaultConfig().Watch.HistorySize, "revisions kept in memory for watch replay")
-	f.DurationVar(&o.election, "election-timeout", 0, "Raft heartbeat and election timeout (default 1s; 200ms with --dev)")
+	f.DurationVar(&o.election, "election-timeout", 0, "Raft heartbeat and election timeout (default 500ms; 200ms with --dev)")
 	f.BoolVar(&o.leaveOnTerm, "leave-on-terminate", false, "on SIGTERM/Ctrl-C leave the cluster for good (removed from Raft at once) instead of just stopping")
 	f.DurationVar(&o.deadTimeout, "dead-server-timeout", 5*time.Minute, "remove a master from Raft after it has been unreachable this long (only while quorum stays safe)")
 	return cmd
