@@ -183,6 +183,9 @@ func (t *TCP) Dial(ctx context.Context, addr raft.ServerAddress) (net.Conn, erro
 // Close stops accepting and waits for the routing goroutines.
 func (t *TCP) Close() error {
 	t.closeOnce.Do(func() {
+		// NetworkTransport.Close leaves pooled outbound Raft connections
+		// open (and the peer's reader blocked on them): close them first.
+		t.raft.CloseStreams()
 		t.raft.Close()
 		t.ln.Close()
 		t.raftLn.Close()
