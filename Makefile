@@ -28,7 +28,8 @@ test-long:
 
 # Benchmarks; see docs/benchmarks.md for the recorded figures and commands.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 60m ./raftstore/...
+	$(GO) test -run '^$$' -bench . -skip '^BenchmarkMemory100k$$' -benchtime 5s -timeout 60m ./raftstore/...
+	$(GO) test -run '^$$' -bench '^BenchmarkMemory100k$$' -timeout 10m ./raftstore/
 
 # The store beside etcd 3.4 (Debian etcd-server): 3 members each on
 # loopback, started by the generator; see docs/benchmarks.md.
