@@ -369,6 +369,11 @@ func (s *Store) RestoreSnapshot(ctx context.Context, r io.Reader, size int64) er
 	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: size - shrink}
 	timeout := time.Until(deadlineOf(ctx))
+	// Raft refuses a restore until the latest configuration entry is
+	// applied; a fresh leader may not be there yet, so wait for its barrier.
+	if err := s.waitFuture(ctx, s.raft.Barrier(timeout)); err != nil {
+		return fmt.Errorf("restore snapshot: wait for the log to be applied: %w", err)
+	}
 	if err := s.raft.Restore(meta, body, timeout); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
