@@ -33,6 +33,8 @@ type Attributes struct {
 	// deletecollection, or others like impersonate) or, for non-resource
 	// requests, the lower-case HTTP method.
 	Verb string
+	// Request details; Name is empty for list, watch, create and deletecollection
+	// unless the caller filled it from a metadata.name field selector.
 	APIGroup, APIVersion, Resource, Subresource, Namespace, Name string
 	// Path is the URL path of a non-resource request.
 	Path string
