@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -402,24 +403,25 @@ func (a *Authorizer) roleRules(b *binding) ([]rbacv1.PolicyRule, string) {
 }
 
 // describe renders the allow reason the way Kubernetes does, including its
-// "name/namespace" order for RoleBindings and ServiceAccounts.
+// "name/namespace" order for RoleBindings and ServiceAccounts. strconv.Quote
+// is what %q does for strings, without fmt's allocations on the hot path.
 func describe(c subjectRef) string {
 	b := c.b
 	s := &b.subjects[c.subj]
-	var subj string
+	subj := s.Name
 	if s.Kind == rbacv1.ServiceAccountKind {
 		ns := s.Namespace
 		if ns == "" {
 			ns = b.namespace
 		}
-		subj = fmt.Sprintf("%s %q", s.Kind, s.Name+"/"+ns)
-	} else {
-		subj = fmt.Sprintf("%s %q", s.Kind, s.Name)
+		subj += "/" + ns
 	}
+	kind, name := "RoleBinding ", b.name+"/"+b.namespace
 	if b.cluster {
-		return fmt.Sprintf("ClusterRoleBinding %q of %s %q to %s", b.name, b.roleRef.Kind, b.roleRef.Name, subj)
+		kind, name = "ClusterRoleBinding ", b.name
 	}
-	return fmt.Sprintf("RoleBinding %q of %s %q to %s", b.name+"/"+b.namespace, b.roleRef.Kind, b.roleRef.Name, subj)
+	return kind + strconv.Quote(name) + " of " + b.roleRef.Kind + " " + strconv.Quote(b.roleRef.Name) +
+		" to " + s.Kind + " " + strconv.Quote(subj)
 }
 
 // aggregate formats errors like apimachinery's utilerrors aggregate: one error
