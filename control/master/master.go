@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/droverhq/drover/control/apiserver"
 	"github.com/droverhq/drover/raftstore"
 	"github.com/droverhq/drover/raftstore/cluster"
 	"github.com/droverhq/drover/raftstore/etcdapi"
@@ -61,6 +62,15 @@ type Config struct {
 	// Local tunes gossip failure detection for one machine.
 	Local bool
 
+	// KubeAPI is the Kubernetes-compatible API address (host:port; empty:
+	// not served); AdvertiseKubeAPI overrides what clients are told.
+	KubeAPI, AdvertiseKubeAPI string
+	// ServiceCIDR, NodePortRange: where Services get addresses (defaults
+	// 10.96.0.0/12 and 30000-32767). MaxRequestBytes caps API request
+	// bodies (default 3 MiB).
+	ServiceCIDR, NodePortRange string
+	MaxRequestBytes            int64
+
 	DeadServerTimeout time.Duration
 	Store             raftstore.Config // timings, limits; ID/Dir/Transport are set here
 	Version           string
@@ -73,6 +83,9 @@ type Master struct {
 	log      *slog.Logger
 	Store    *raftstore.Store
 	Gossip   *cluster.Gossip
+	API       *apiserver.Server
+	kubeAddr  string
+	devKubeCA *pki.CA // dev mode: the local CA of the Kubernetes API
 	tls      *pki.Dynamic
 	caX      *cluster.CAExchange
 	caMu     sync.Mutex // serializes TLS identity changes
@@ -206,6 +219,19 @@ func Start(cfg Config) (*Master, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
+	if err := m.startKubeAPI(ctx); err != nil {
+		return nil, err
+	}
+	if m.kubeAddr != "" {
+		m.Gossip.UpdateMeta(func(meta *cluster.Meta) { meta.KubeAPI = m.kubeAddr })
+	}
+	if !cfg.Insecure && m.Store.HasState() {
+		if ca, _ := m.tls.Current(); ca != nil {
+			if err := m.writeKubeconfig(ca); err != nil {
+				return nil, fmt.Errorf("write kubeconfig: %w", err)
+			}
+		}
+	}
 	mgr := cluster.NewManager(m.Gossip, m.Store, cluster.ManagerConfig{
 		BootstrapExpect:   cfg.BootstrapExpect,
 		DeadServerTimeout: cfg.DeadServerTimeout,
@@ -315,7 +341,7 @@ func (m *Master) syncTLS() {
 // useCA issues this master's certificate from ca and installs both.
 func (m *Master) useCA(ca *pki.CA) error {
 	hosts := []string{m.cfg.ID, "localhost", "127.0.0.1", "::1"}
-	for _, a := range []string{m.cfg.Member, m.cfg.API, m.cfg.AdvertiseMember, m.cfg.AdvertiseAPI} {
+	for _, a := range []string{m.cfg.Member, m.cfg.API, m.cfg.AdvertiseMember, m.cfg.AdvertiseAPI, m.cfg.KubeAPI, m.cfg.AdvertiseKubeAPI} {
 		if h, _, err := net.SplitHostPort(a); err == nil {
 			hosts = append(hosts, h)
 		}
@@ -369,7 +395,10 @@ func (m *Master) commitCA() error {
 	}
 	ca := m.caX.Commit()
 	m.syncTLS()
-	return m.saveCA(ca)
+	if err := m.saveCA(ca); err != nil {
+		return err
+	}
+	return m.writeKubeconfig(ca)
 }
 
 // maintain keeps trying to join while alone, commits the CA once this

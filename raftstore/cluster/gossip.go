@@ -37,6 +37,7 @@ type Meta struct {
 	Role     Role   `json:"role"`
 	RaftAddr string `json:"raft,omitempty"` // member traffic: Raft and store RPC
 	APIAddr  string `json:"api,omitempty"`  // client API (etcd v3 gRPC)
+	KubeAPI  string `json:"kube,omitempty"` // Kubernetes-compatible API (HTTPS)
 	Version  string `json:"v,omitempty"`
 	// Expect is the master's --bootstrap-expect; Bootstrapped says it
 	// already belongs to a Raft cluster. Both guard bootstrap.

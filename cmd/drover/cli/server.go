@@ -41,6 +41,11 @@ type serverOptions struct {
 	election        time.Duration
 	deadTimeout     time.Duration
 	leaveOnTerm     bool
+	kubeAPI         string
+	advertiseKube   string
+	serviceCIDR     string
+	nodePorts       string
+	maxBody         int64
 }
 
 func newServerCmd(s Streams) *cobra.Command {
@@ -81,6 +86,11 @@ Flags may also come from a YAML file (--config), keyed by flag name.`,
 	f.StringVar(&o.listen, "listen", "", fmt.Sprintf("member address for Raft and member traffic, host[:port] (port %d; default 127.0.0.1 with --dev)", master.DefaultMemberPort))
 	f.StringVar(&o.api, "api", "", fmt.Sprintf("etcd v3 API address, host[:port] (default: the --listen host, port %d)", master.DefaultAPIPort))
 	f.StringVar(&o.gossip, "gossip", "", fmt.Sprintf("gossip address, host[:port] (default: the --listen host, port %d)", master.DefaultGossipPort))
+	f.StringVar(&o.kubeAPI, "kube-api", "", fmt.Sprintf("Kubernetes API address (kubectl, drover get ...), host[:port] (default: the --listen host, port %d)", master.DefaultKubeAPIPort))
+	f.StringVar(&o.advertiseKube, "advertise-kube-api", "", "Kubernetes API address clients should use, if not --kube-api")
+	f.StringVar(&o.serviceCIDR, "service-cidr", "10.96.0.0/12", "IPv4 range Service cluster IPs are allocated from")
+	f.StringVar(&o.nodePorts, "node-port-range", "30000-32767", "port range NodePort Services are allocated from")
+	f.Int64Var(&o.maxBody, "max-request-bytes", 3<<20, "largest API request body accepted")
 	f.StringVar(&o.advertise, "advertise", "", "member address other masters should use, if not --listen")
 	f.StringVar(&o.advertiseAPI, "advertise-api", "", "API address clients should use, if not --api")
 	f.StringVar(&o.advertiseGossip, "advertise-gossip", "", "gossip address others should use, if not --gossip")
@@ -207,6 +217,9 @@ func (o *serverOptions) complete() error {
 	if o.gossip, err = withPort(o.gossip, hostOf(o.listen), master.DefaultGossipPort); err != nil {
 		return err
 	}
+	if o.kubeAPI, err = withPort(o.kubeAPI, hostOf(o.listen), master.DefaultKubeAPIPort); err != nil {
+		return err
+	}
 	for i, j := range o.join {
 		if o.join[i], err = withPort(j, "", master.DefaultGossipPort); err != nil {
 			return err
@@ -246,6 +259,8 @@ func serverRun(ctx context.Context, s Streams, o *serverOptions) error {
 		AdvertiseMember: o.advertise, AdvertiseAPI: o.advertiseAPI, AdvertiseGossip: o.advertiseGossip,
 		Join: o.join, BootstrapExpect: o.expect, EncryptKey: o.encrypt,
 		CACert: o.caCert, CAKey: o.caKey, Insecure: o.dev, Local: o.dev,
+		KubeAPI: o.kubeAPI, AdvertiseKubeAPI: o.advertiseKube,
+		ServiceCIDR: o.serviceCIDR, NodePortRange: o.nodePorts, MaxRequestBytes: o.maxBody,
 		DeadServerTimeout: o.deadTimeout, Store: sc, Version: Version, Logger: logger,
 	})
 	if err != nil {
@@ -253,12 +268,18 @@ func serverRun(ctx context.Context, s Streams, o *serverOptions) error {
 	}
 	exe := exeName()
 	if o.dev {
-		fmt.Fprintf(s.Out, `drover server is running in development mode: one master, plaintext, loopback only.
+		fmt.Fprintf(s.Out, `drover server is running in development mode: one master, loopback only, the store
+and gossip in plaintext (the Kubernetes API is HTTPS with a local CA).
   member:   %[1]s (id %[2]q)
   etcd API: %[3]s
+  Kubernetes API: https://%[6]s
   data:     %[4]s
 
 Try it from another terminal:
+  export KUBECONFIG=%[7]s
+  kubectl get namespaces          (or: %[5]s get namespaces)
+  kubectl create deployment web --image=busybox
+  %[5]s get deployments -o wide
   %[5]s kv put /hello world
   %[5]s kv get /hello
   %[5]s kv watch /hello           (then put again)
@@ -267,7 +288,7 @@ Try it from another terminal:
   etcdctl --endpoints %[3]s get /hello
 
 Stop with Ctrl-C; the data stays in %[4]s.
-`, o.listen, o.id, m.APIAddr(), dataDir, exe)
+`, o.listen, o.id, m.APIAddr(), dataDir, exe, m.KubeAPIAddr(), m.KubeconfigPath())
 	} else {
 		logger.Info("master started", "id", o.id, "member", o.listen, "api", m.APIAddr(), "gossip", m.GossipAddr(), "data", dataDir)
 		if m.KeyNote != "" {
@@ -276,6 +297,7 @@ Start the other masters with it:
   %s server --id NAME --data-dir DIR --listen HOST --bootstrap-expect %d --join %s --encrypt %s
 `, dataDir, exe, o.expect, m.GossipAddr(), m.KeyNote)
 		}
+		fmt.Fprintf(s.Out, "Kubernetes API: https://%s (admin kubeconfig: %s, written once the cluster has formed)\n", m.KubeAPIAddr(), m.KubeconfigPath())
 		fmt.Fprintf(s.Out, "etcd API: https://%s (etcdctl --endpoints %s --cacert %s/ca.crt --cert %s/admin.crt --key %s/admin.key ...)\n",
 			m.APIAddr(), m.APIAddr(), m.PKIDir, m.PKIDir, m.PKIDir)
 	}
