@@ -141,7 +141,7 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 			writeStatus(w, err)
 			return
 		}
-		w.Header().Set("Content-Type", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf")
+		w.Header().Set("Content-Type", "application/octet-stream") // kubectl 1.20 cannot parse the "@" media type
 		w.Write(b)
 		return
 	}

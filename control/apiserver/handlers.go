@@ -544,6 +544,10 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, ri *requestInfo, out output) {
+	if ri.resource.Name == "namespaces" && (ri.name == "default" || ri.name == "kube-system" || ri.name == "kube-public") {
+		writeStatus(w, apierrors.NewForbidden(ri.resource.GroupResource(), ri.name, errors.New("this namespace may not be deleted")))
+		return
+	}
 	opts, err := s.deleteOptions(r)
 	if err != nil {
 		writeStatus(w, err)

@@ -403,7 +403,10 @@ func initStatus(obj runtime.Object) {
 			o.Status.QOSClass = qosClass(&o.Spec)
 		}
 	case *corev1.Namespace:
+		// Deleting a namespace empties it first: the finalizer holds it
+		// until its contents are gone.
 		o.Status.Phase = corev1.NamespaceActive
+		o.Spec.Finalizers = []corev1.FinalizerName{corev1.FinalizerKubernetes}
 	}
 }
 
