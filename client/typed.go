@@ -10,9 +10,11 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,6 +30,7 @@ var Scheme = sync.OnceValue(func() *runtime.Scheme {
 		corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, rbacv1.AddToScheme,
 		coordinationv1.AddToScheme, autoscalingv1.AddToScheme, policyv1.AddToScheme,
 		networkingv1.AddToScheme, storagev1.AddToScheme, discoveryv1.AddToScheme,
+		eventsv1.AddToScheme, schedulingv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			panic(err) // static registrations; cannot fail

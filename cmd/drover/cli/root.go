@@ -4,7 +4,6 @@ package cli
 
 import (
 	"io"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
@@ -40,21 +39,7 @@ Then, from another terminal:
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.AddCommand(newServerCmd(s), newKVCmd(s), newRaftCmd(s), newClusterCmd(s), newStoreCmd(s), newKeygenCmd(s), newVersionCmd(s))
+	// kubectl-style verbs over the Kubernetes-compatible API (kube.go).
+	root.AddCommand(newGetCmd(s), newDescribeCmd(s), newApplyCmd(s), newCreateCmd(s), newDeleteCmd(s), newScaleCmd(s), newConfigCmd(s))
 	return root
-}
-
-func newVersionCmd(s Streams) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the drover version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			v := Version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-				v = bi.Main.Version
-			}
-			_, err := io.WriteString(s.Out, "drover "+v+"\n")
-			return err
-		},
-	}
 }
