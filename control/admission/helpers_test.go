@@ -27,14 +27,15 @@ var errKinds = map[field.ErrorType]string{
 	field.ErrorTypeTypeInvalid:  "TypeInvalid",
 }
 
-// summarize renders errors as sorted "Kind path" strings.
+// summarize renders errors as sorted, distinct "Kind path" strings; one
+// bad value may well break several rules at the same path.
 func summarize(errs field.ErrorList) []string {
 	out := make([]string, 0, len(errs))
 	for _, e := range errs {
 		out = append(out, errKinds[e.Type]+" "+e.Field)
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
 // expectErrs fails unless errs are exactly want, each "Kind path".
