@@ -167,9 +167,9 @@ func TestPodCells(t *testing.T) {
 		restarts int64
 	}{
 		{
-			name:   "pending without statuses",
-			pod:    corev1.Pod{Spec: twoContainers, Status: corev1.PodStatus{Phase: corev1.PodPending}},
-			ready:  "0/2", status: "Pending",
+			name:  "pending without statuses",
+			pod:   corev1.Pod{Spec: twoContainers, Status: corev1.PodStatus{Phase: corev1.PodPending}},
+			ready: "0/2", status: "Pending",
 		},
 		{
 			name: "running, one ready",
@@ -247,8 +247,8 @@ func TestPodCells(t *testing.T) {
 			ready: "1/2", status: "NotReady",
 		},
 		{
-			name: "pod-level reason replaces the phase",
-			pod:  corev1.Pod{Spec: twoContainers, Status: corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted"}},
+			name:  "pod-level reason replaces the phase",
+			pod:   corev1.Pod{Spec: twoContainers, Status: corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted"}},
 			ready: "0/2", status: "Evicted",
 		},
 		{
@@ -599,9 +599,9 @@ func TestEventCells(t *testing.T) {
 
 	// An events.k8s.io-style event: eventTime, series, reporting controller.
 	ev2 := &corev1.Event{
-		ObjectMeta:          om("n.1", time.Hour),
-		InvolvedObject:      corev1.ObjectReference{Kind: "Node"},
-		Type:                "Normal", Reason: "Starting",
+		ObjectMeta:     om("n.1", time.Hour),
+		InvolvedObject: corev1.ObjectReference{Kind: "Node"},
+		Type:           "Normal", Reason: "Starting",
 		EventTime:           metav1.NewMicroTime(testNow.Add(-5 * time.Minute)),
 		Series:              &corev1.EventSeries{Count: 3, LastObservedTime: metav1.NewMicroTime(testNow.Add(-time.Minute))},
 		ReportingController: "drover/agent", ReportingInstance: "node-2",
