@@ -178,9 +178,10 @@ type master struct {
 	*proc
 	ip                  string
 	member, api, gossip string
+	kube                string // Kubernetes API
 }
 
-// startMaster starts master id on 127.0.0.<n> with ports base+0/1/2.
+// startMaster starts master id on 127.0.0.<n> with ports base+0/1/2/3.
 func startMaster(t *testing.T, id string, n, base int, dir string, extra ...string) *master {
 	t.Helper()
 	ip := fmt.Sprintf("127.0.0.%d", n)
@@ -188,7 +189,8 @@ func startMaster(t *testing.T, id string, n, base int, dir string, extra ...stri
 		member: fmt.Sprintf("%s:%d", ip, base),
 		api:    fmt.Sprintf("%s:%d", ip, base+1),
 		gossip: fmt.Sprintf("%s:%d", ip, base+2)}
-	args := append([]string{"--api", m.api, "--gossip", m.gossip}, extra...)
+	m.kube = fmt.Sprintf("%s:%d", ip, base+3)
+	args := append([]string{"--api", m.api, "--gossip", m.gossip, "--kube-api", m.kube}, extra...)
 	m.proc = startServerAt(t, id, m.member, dir, args...)
 	return m
 }
