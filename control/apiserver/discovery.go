@@ -101,6 +101,7 @@ var subresourceVerbs = map[string][]string{
 	"scale":    {"get", "patch", "update"},
 	"binding":  {"create"},
 	"log":      {"get"},
+	"token":    {"create"},
 	"finalize": {"update"},
 }
 
@@ -121,6 +122,8 @@ func resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 				ar.Group, ar.Version, ar.Kind = "autoscaling", "v1", "Scale"
 			case "binding":
 				ar.Kind = "Binding"
+			case "token":
+				ar.Group, ar.Version, ar.Kind = "authentication.k8s.io", "v1", "TokenRequest"
 			}
 			out.APIResources = append(out.APIResources, ar)
 		}

@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -113,6 +115,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri *reque
 			return
 		}
 		s.podLog(w, r, ri)
+	case "token":
+		if ri.verb != "create" {
+			writeStatus(w, methodNotAllowed(r, ri))
+			return
+		}
+		s.serviceAccountToken(w, r, ri)
 	default:
 		writeStatus(w, notFoundPath())
 	}
@@ -791,4 +799,39 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request, ri *requestInfo)
 		return
 	}
 	s.cfg.PodLogs(w, r, pod)
+}
+
+// serviceAccountToken answers serviceaccounts/<name>/token with a bearer
+// token for that account (authentication.k8s.io/v1 TokenRequest). drover's
+// tokens do not expire; they stop working when the account is deleted or
+// the cluster CA changes.
+func (s *Server) serviceAccountToken(w http.ResponseWriter, r *http.Request, ri *requestInfo) {
+	body, err := s.bodyJSON(r)
+	if err != nil {
+		writeStatus(w, err)
+		return
+	}
+	var tr authenticationv1.TokenRequest
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := json.Unmarshal(body, &tr); err != nil {
+			writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("the body is not a valid TokenRequest: %v", err)))
+			return
+		}
+	}
+	obj, err := s.storage.Get(r.Context(), ri.resource, ri.namespace, ri.name, false)
+	if err != nil {
+		writeStatus(w, err)
+		return
+	}
+	key := s.cfg.TokenKey
+	if key == nil || key() == nil {
+		writeStatus(w, apierrors.NewServiceUnavailable("this master has no token key"))
+		return
+	}
+	sa := obj.(*corev1.ServiceAccount)
+	tr.TypeMeta = metav1.TypeMeta{Kind: "TokenRequest", APIVersion: "authentication.k8s.io/v1"}
+	tr.Name, tr.Namespace = sa.Name, sa.Namespace
+	tr.Status.Token = ServiceAccountToken(key(), sa.Namespace, sa.Name, string(sa.UID))
+	tr.Status.ExpirationTimestamp = metav1.NewTime(s.now().AddDate(100, 0, 0).Truncate(time.Second))
+	writeJSON(w, http.StatusCreated, &tr)
 }

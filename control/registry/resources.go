@@ -113,7 +113,7 @@ var Resources = []*Resource{
 	newRes[corev1.Event, *corev1.Event, corev1.EventList, *corev1.EventList](Resource{Version: "v1", Name: "events", Singular: "event", Kind: "Event", Namespaced: true,
 		ShortNames: []string{"ev"}}),
 	newRes[corev1.ServiceAccount, *corev1.ServiceAccount, corev1.ServiceAccountList, *corev1.ServiceAccountList](Resource{Version: "v1", Name: "serviceaccounts", Singular: "serviceaccount", Kind: "ServiceAccount", Namespaced: true,
-		ShortNames: []string{"sa"}}),
+		ShortNames: []string{"sa"}, Subresources: []string{"token"}}),
 	newRes[appsv1.Deployment, *appsv1.Deployment, appsv1.DeploymentList, *appsv1.DeploymentList](Resource{Group: "apps", Version: "v1", Name: "deployments", Singular: "deployment", Kind: "Deployment", Namespaced: true,
 		ShortNames: []string{"deploy"}, Categories: []string{"all"}, Subresources: []string{"status", "scale"}, HasGeneration: true, ResetStatusCreate: true}),
 	newRes[appsv1.ReplicaSet, *appsv1.ReplicaSet, appsv1.ReplicaSetList, *appsv1.ReplicaSetList](Resource{Group: "apps", Version: "v1", Name: "replicasets", Singular: "replicaset", Kind: "ReplicaSet", Namespaced: true,
