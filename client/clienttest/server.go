@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,8 +68,7 @@ func Mappings() []client.Mapping {
 type Server struct {
 	*httptest.Server
 	mappings []client.Mapping
-	// Now stamps creationTimestamp; tests may replace it before use.
-	Now func() time.Time
+	clock    atomic.Pointer[func() time.Time]
 
 	mu       sync.Mutex
 	rv       int64
@@ -91,7 +91,8 @@ func NewServer(t testing.TB, ms []client.Mapping) *Server {
 	if ms == nil {
 		ms = Mappings()
 	}
-	s := &Server{mappings: ms, objects: map[string]map[string]any{}, changed: make(chan struct{}), Now: time.Now}
+	s := &Server{mappings: ms, objects: map[string]map[string]any{}, changed: make(chan struct{})}
+	s.SetClock(time.Now)
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	// Handshakes cut short by clients closing idle connections are noise.
 	s.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -99,6 +100,11 @@ func NewServer(t testing.TB, ms []client.Mapping) *Server {
 	t.Cleanup(s.Close)
 	return s
 }
+
+// SetClock replaces the clock that stamps creationTimestamp and renders AGE.
+func (s *Server) SetClock(now func() time.Time) { s.clock.Store(&now) }
+
+func (s *Server) now() time.Time { return (*s.clock.Load())() }
 
 // RESTConfig reaches the server with its CA and token.
 func (s *Server) RESTConfig() *client.RESTConfig {
@@ -453,7 +459,7 @@ func (s *Server) create(m client.Mapping, ns string, obj map[string]any) (map[st
 	u.SetUID(types.UID(fmt.Sprintf("uid-%d", s.rv)))
 	u.SetResourceVersion(strconv.FormatInt(s.rv, 10))
 	u.SetGeneration(1)
-	u.SetCreationTimestamp(metav1.NewTime(s.Now().Truncate(time.Second)))
+	u.SetCreationTimestamp(metav1.NewTime(s.now().Truncate(time.Second)))
 	s.objects[k] = u.Object
 	s.record("ADDED", m, u.Object)
 	return u.Object, nil
@@ -583,7 +589,7 @@ func (s *Server) table(m client.Mapping, v any) any {
 			ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(), UID: u.GetUID(), ResourceVersion: u.GetResourceVersion(), CreationTimestamp: u.GetCreationTimestamp(), Labels: u.GetLabels()},
 		}
 		raw, _ := json.Marshal(pom)
-		age := s.Now().Sub(u.GetCreationTimestamp().Time).Truncate(time.Second).String()
+		age := s.now().Sub(u.GetCreationTimestamp().Time).Truncate(time.Second).String()
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{u.GetName(), age, string(u.GetUID())}, Object: runtime.RawExtension{Raw: raw}})
 	}
 	return t

@@ -145,21 +145,41 @@ func describeOne(ctx context.Context, o *describeOptions, k *kube, u *unstructur
 	if o.showEvents {
 		events = relatedEvents(ctx, k, u)
 	}
+	if svc, ok := typed.(*corev1.Service); ok {
+		return printers.DescribeService(buf, svc, serviceEndpoints(ctx, k, svc), events, o.now())
+	}
 	return printers.Describe(buf, typed, events, o.now())
+}
+
+// serviceEndpoints reads the Endpoints of a Service (same name), or nil.
+func serviceEndpoints(ctx context.Context, k *kube, svc *corev1.Service) *corev1.Endpoints {
+	m, err := k.mapper.KindFor("v1", "Endpoints")
+	if err != nil {
+		return nil
+	}
+	u, err := k.c.Resource(m).Namespace(svc.Namespace).Get(ctx, svc.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil
+	}
+	var eps corev1.Endpoints
+	if runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &eps) != nil {
+		return nil
+	}
+	return &eps
 }
 
 // relatedEvents lists the events about u. Failing to read them (no RBAC
 // grant, say) leaves them out rather than failing describe, as kubectl does.
 func relatedEvents(ctx context.Context, k *kube, u *unstructured.Unstructured) []corev1.Event {
-	m, err := k.mapper.ResourceFor("events")
-	if err != nil || m.Group != "" {
+	m, err := k.mapper.KindFor("v1", "Event")
+	if err != nil {
 		return nil
 	}
-	sel := fields.Set{
-		"involvedObject.name":      u.GetName(),
-		"involvedObject.namespace": u.GetNamespace(),
-		"involvedObject.uid":       string(u.GetUID()),
-	}.AsSelector().String()
+	sel := fields.AndSelectors(
+		fields.OneTermEqualSelector("involvedObject.name", u.GetName()),
+		fields.OneTermEqualSelector("involvedObject.namespace", u.GetNamespace()),
+		fields.OneTermEqualSelector("involvedObject.uid", string(u.GetUID())),
+	).String()
 	l, err := listAll(ctx, k.c.Resource(m).Namespace(u.GetNamespace()), metav1.ListOptions{FieldSelector: sel, Limit: listChunk})
 	if err != nil {
 		return nil
