@@ -92,12 +92,12 @@ func TestDefaultPod(t *testing.T) {
 
 func TestDefaultPullPolicy(t *testing.T) {
 	for image, want := range map[string]corev1.PullPolicy{
-		"nginx":                         corev1.PullAlways,
-		"nginx:latest":                  corev1.PullAlways,
-		"nginx:1.27":                    corev1.PullIfNotPresent,
-		"docker.io/library/nginx":       corev1.PullAlways,
-		"registry.local:5000/app":       corev1.PullAlways,
-		"registry.local:5000/app:v2":    corev1.PullIfNotPresent,
+		"nginx":                          corev1.PullAlways,
+		"nginx:latest":                   corev1.PullAlways,
+		"nginx:1.27":                     corev1.PullIfNotPresent,
+		"docker.io/library/nginx":        corev1.PullAlways,
+		"registry.local:5000/app":        corev1.PullAlways,
+		"registry.local:5000/app:v2":     corev1.PullIfNotPresent,
 		"registry.local:5000/app:latest": corev1.PullAlways,
 		"nginx@sha256:0d17b565c37bcbd895e9d92315a05c1c3c9a29f762b011a10c54a66cd53c9b31": corev1.PullIfNotPresent,
 	} {

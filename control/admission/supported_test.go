@@ -315,8 +315,10 @@ func TestCheckSupportedRefuses(t *testing.T) {
 	}, {
 		name:     "unknown field in a free-form part of a workload",
 		manifest: nginxDeployment,
-		edit:     func(raw map[string]any) { dig(raw, "spec", "strategy").(map[string]any)["rollingUpdates"] = map[string]any{} },
-		want:     []*field.Error{field.Forbidden(field.NewPath("spec", "strategy", "rollingUpdates"), `unknown field (did you mean "rollingUpdate"?)`)},
+		edit: func(raw map[string]any) {
+			dig(raw, "spec", "strategy").(map[string]any)["rollingUpdates"] = map[string]any{}
+		},
+		want: []*field.Error{field.Forbidden(field.NewPath("spec", "strategy", "rollingUpdates"), `unknown field (did you mean "rollingUpdate"?)`)},
 	}, {
 		name:     "unknown field under status",
 		manifest: podWithEverythingAllowed,
