@@ -24,10 +24,12 @@ type podSpecRules struct {
 	noActiveDeadline bool
 }
 
+// The rule sets, read-only: bare pods, the templates of Deployments,
+// ReplicaSets and DaemonSets, and Job templates.
 var (
 	podRules = podSpecRules{restartPolicies: []corev1.RestartPolicy{
 		corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever}}
-	serviceTemplateRules = podSpecRules{
+	longRunningTemplateRules = podSpecRules{
 		restartPolicies:  []corev1.RestartPolicy{corev1.RestartPolicyAlways},
 		noActiveDeadline: true,
 	}
@@ -259,7 +261,7 @@ func validateEnvSource(src *corev1.EnvVarSource, hasValue bool, p *field.Path) f
 			errs = append(errs, invalidEach(fp.Child("fieldPath"), ref.FieldPath, validation.IsQualifiedName(strings.ToLower(m[2])))...)
 		case !slices.Contains(envFieldPaths, ref.FieldPath):
 			errs = append(errs, field.NotSupported(fp.Child("fieldPath"), ref.FieldPath,
-				append(envFieldPaths, "metadata.labels['<KEY>']", "metadata.annotations['<KEY>']")))
+				slices.Concat(envFieldPaths, []string{"metadata.labels['<KEY>']", "metadata.annotations['<KEY>']"})))
 		}
 	}
 	if ref := src.ResourceFieldRef; ref != nil {

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"fmt"
+	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -139,6 +140,11 @@ func validateClusterIPs(spec *corev1.ServiceSpec, p *field.Path) field.ErrorList
 	for i, ip := range spec.ClusterIPs {
 		if ip != corev1.ClusterIPNone {
 			errs = append(errs, validation.IsValidIP(p.Child("clusterIPs").Index(i), ip)...)
+			// The proxy programs each IP in the family ipFamilies says it is.
+			if addr, err := netip.ParseAddr(ip); err == nil && i < len(spec.IPFamilies) && ipFamilyOf(addr) != spec.IPFamilies[i] {
+				errs = append(errs, field.Invalid(p.Child("clusterIPs").Index(i), ip,
+					fmt.Sprintf("must be an %s address, as `ipFamilies[%d]` says", spec.IPFamilies[i], i)))
+			}
 		} else if i > 0 {
 			errs = append(errs, field.Invalid(p.Child("clusterIPs").Index(i), ip, "only the first entry may be 'None'"))
 		}

@@ -73,6 +73,8 @@ func TestValidateService(t *testing.T) {
 			want: []string{"Invalid spec.clusterIP", "Invalid spec.clusterIPs[0]"}},
 		{name: "clusterIPs disagree", obj: svc(func(s *corev1.Service) { s.Spec.ClusterIP, s.Spec.ClusterIPs = "10.96.0.1", []string{"10.96.0.2"} }),
 			want: []string{"Invalid spec.clusterIPs[0]"}},
+		{name: "clusterIP of the wrong family", obj: svc(func(s *corev1.Service) { s.Spec.ClusterIP, s.Spec.ClusterIPs = "fd00::1", []string{"fd00::1"} }),
+			want: []string{"Invalid spec.clusterIPs[0]"}},
 		{name: "sessionAffinity unknown", obj: svc(func(s *corev1.Service) { s.Spec.SessionAffinity = "Cookie" }),
 			want: []string{"NotSupported spec.sessionAffinity"}},
 		{name: "externalTrafficPolicy on ClusterIP", obj: svc(func(s *corev1.Service) { s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal }),

@@ -33,7 +33,7 @@ func validateDeploymentSpec(spec *appsv1.DeploymentSpec) field.ErrorList {
 	p := specPath()
 	errs := nonNegativePtr(p.Child("replicas"), spec.Replicas)
 	errs = append(errs, validateSelectorMatches(spec.Selector, spec.Template.Labels, p)...)
-	errs = append(errs, validatePodTemplate(&spec.Template, serviceTemplateRules, p.Child("template"))...)
+	errs = append(errs, validatePodTemplate(&spec.Template, longRunningTemplateRules, p.Child("template"))...)
 	errs = append(errs, nonNegative(p.Child("minReadySeconds"), spec.MinReadySeconds)...)
 	errs = append(errs, nonNegativePtr(p.Child("revisionHistoryLimit"), spec.RevisionHistoryLimit)...)
 	if d := spec.ProgressDeadlineSeconds; d != nil && *d <= spec.MinReadySeconds {
@@ -114,7 +114,7 @@ func validateReplicaSetSpec(spec *appsv1.ReplicaSetSpec) field.ErrorList {
 	errs := nonNegativePtr(p.Child("replicas"), spec.Replicas)
 	errs = append(errs, nonNegative(p.Child("minReadySeconds"), spec.MinReadySeconds)...)
 	errs = append(errs, validateSelectorMatches(spec.Selector, spec.Template.Labels, p)...)
-	return append(errs, validatePodTemplate(&spec.Template, serviceTemplateRules, p.Child("template"))...)
+	return append(errs, validatePodTemplate(&spec.Template, longRunningTemplateRules, p.Child("template"))...)
 }
 
 func validateDaemonSet(ds *appsv1.DaemonSet) field.ErrorList {
@@ -131,7 +131,7 @@ func validateDaemonSetUpdate(ds, old *appsv1.DaemonSet) field.ErrorList {
 func validateDaemonSetSpec(spec *appsv1.DaemonSetSpec) field.ErrorList {
 	p := specPath()
 	errs := validateSelectorMatches(spec.Selector, spec.Template.Labels, p)
-	errs = append(errs, validatePodTemplate(&spec.Template, serviceTemplateRules, p.Child("template"))...)
+	errs = append(errs, validatePodTemplate(&spec.Template, longRunningTemplateRules, p.Child("template"))...)
 	errs = append(errs, nonNegative(p.Child("minReadySeconds"), spec.MinReadySeconds)...)
 	errs = append(errs, nonNegativePtr(p.Child("revisionHistoryLimit"), spec.RevisionHistoryLimit)...)
 
