@@ -97,9 +97,18 @@ func TestMembershipAndStatus(t *testing.T) {
 	leader := c.Leader(10 * time.Second)
 	follower := (leader + 1) % 3
 
-	st, err := c.Store(follower).Status(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// A follower learns the leader with the leader's first AppendEntries.
+	var st *raftstore.Status
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if st, err = c.Store(follower).Status(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st.LeaderID != "" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if st.Role != "Follower" || len(st.Peers) != 3 || st.LeaderID != c.Members[leader].ID {
 		t.Fatalf("status from follower: %+v", st)
@@ -128,7 +137,7 @@ func TestMembershipAndStatus(t *testing.T) {
 	}
 	c.Kill(victim)
 	c.Put(ctx, leader, "/x", "1")
-	st, err = c.Store(leader).Status(ctx)
+	st, err := c.Store(leader).Status(ctx)
 	if err != nil || len(st.Peers) != 2 {
 		t.Fatalf("status after removal: %+v %v", st, err)
 	}
