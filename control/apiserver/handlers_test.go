@@ -496,6 +496,13 @@ func TestServiceAllocation(t *testing.T) {
 	if !strings.Contains(st.Message, "provided IP is already allocated") {
 		t.Fatalf("taken IP: %+v", st)
 	}
+	// A PUT from a manifest that leaves the addresses out keeps them.
+	code, body, _ := e.raw(0, "PUT", base+"/b", req{token: e.token, ct: "application/json", body: mustJSON(svc("b", "NodePort", map[string]any{"port": 80}))})
+	var b2 corev1.Service
+	decodeInto(t, body, &b2)
+	if code != 200 || b2.Spec.ClusterIP != b.Spec.ClusterIP || b2.Spec.Ports[0].NodePort != b.Spec.Ports[0].NodePort {
+		t.Fatalf("update without addresses: %d %s", code, body)
+	}
 	np := b.Spec.Ports[0].NodePort
 	dup := svc("d", "NodePort", map[string]any{"port": 81, "nodePort": np})
 	e.must(422, "POST", base, dup)

@@ -498,6 +498,9 @@ func (s *Storage) prepareUpdate(r *Resource, next, cur runtime.Object, sub strin
 	nm.SetGeneration(cm.GetGeneration())
 	nm.SetManagedFields(nil)
 	nm.SetSelfLink("")
+	if svc, ok := next.(*corev1.Service); ok {
+		keepServiceAddresses(svc, cur.(*corev1.Service))
+	}
 	if r.ResetStatusCreate && sub != "binding" {
 		if err := copyField(cur, next, "status"); err != nil {
 			return nil, err
@@ -779,4 +782,30 @@ func (s *Storage) Revision(ctx context.Context) (int64, error) {
 		return 0, storeErr(err)
 	}
 	return resp.Revision, nil
+}
+
+// keepServiceAddresses carries a Service's allocated addresses into an
+// update that leaves them out, as kube-apiserver does: a client replacing
+// the object from its manifest does not know them.
+func keepServiceAddresses(next, cur *corev1.Service) {
+	if next.Spec.ClusterIP == "" {
+		next.Spec.ClusterIP = cur.Spec.ClusterIP
+		if len(next.Spec.ClusterIPs) == 0 {
+			next.Spec.ClusterIPs = cur.Spec.ClusterIPs
+		}
+	}
+	if next.Spec.Type != corev1.ServiceTypeNodePort && next.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return
+	}
+	for i := range next.Spec.Ports {
+		p := &next.Spec.Ports[i]
+		if p.NodePort != 0 {
+			continue
+		}
+		for _, op := range cur.Spec.Ports {
+			if op.Port == p.Port && op.Protocol == p.Protocol {
+				p.NodePort = op.NodePort
+			}
+		}
+	}
 }
