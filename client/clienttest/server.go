@@ -75,6 +75,7 @@ type Server struct {
 	objects  map[string]map[string]any // objKey -> object
 	history  []event                   // every change, for watches from a resourceVersion
 	changed  chan struct{}             // closed and replaced on every change
+	stop     chan struct{}             // closed before the server closes: ends watches
 	requests []string                  // "METHOD path?query", for tests that check what was sent
 }
 
@@ -91,13 +92,17 @@ func NewServer(t testing.TB, ms []client.Mapping) *Server {
 	if ms == nil {
 		ms = Mappings()
 	}
-	s := &Server{mappings: ms, objects: map[string]map[string]any{}, changed: make(chan struct{})}
+	s := &Server{mappings: ms, objects: map[string]map[string]any{}, changed: make(chan struct{}), stop: make(chan struct{})}
 	s.SetClock(time.Now)
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	// Handshakes cut short by clients closing idle connections are noise.
 	s.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.StartTLS()
-	t.Cleanup(s.Close)
+	// Close waits for requests in flight; open watches must end first.
+	t.Cleanup(func() {
+		close(s.stop)
+		s.Close()
+	})
 	return s
 }
 
@@ -650,6 +655,8 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, m client.Mapping,
 		select {
 		case <-changed:
 		case <-r.Context().Done():
+			return
+		case <-s.stop:
 			return
 		}
 	}

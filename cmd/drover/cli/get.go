@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -342,6 +345,7 @@ func getWatch(ctx context.Context, o *getOptions, k *kube, reqs []resourceReques
 func watchTables(ctx context.Context, o *getOptions, k *kube, r resourceRequest, rc client.ResourceClient, opts metav1.ListOptions) error {
 	popts := o.printOptions(r.mapping, o.showKind)
 	var columns []metav1.TableColumnDefinition
+	var keeper columnKeeper
 	headers := o.noHeaders
 	emit := func(t *metav1.Table) error {
 		if len(t.ColumnDefinitions) > 0 {
@@ -355,7 +359,8 @@ func watchTables(ctx context.Context, o *getOptions, k *kube, r resourceRequest,
 		}
 		popts.NoHeaders = headers
 		headers = true
-		return printers.PrintTable(o.streams.Out, t, popts)
+		aligned, opts := keeper.align(t, popts)
+		return printers.PrintTable(o.streams.Out, aligned, opts)
 	}
 	if !o.watchOnly {
 		t, err := listTable(ctx, rc, opts)
@@ -436,4 +441,125 @@ func watchObjects(ctx context.Context, o *getOptions, k *kube, r resourceRequest
 		}
 	}
 	return w.Err()
+}
+
+// columnKeeper makes the tables of successive watch events line up, as
+// kubectl's do (its tabwriter remembers column widths across flushes):
+// visible cells become strings padded to the widest seen so far, so each
+// PrintTable call lays the columns out the same way. Widths only grow.
+type columnKeeper struct {
+	widths []int
+}
+
+func (k *columnKeeper) align(t *metav1.Table, opts printers.PrintOptions) (*metav1.Table, printers.PrintOptions) {
+	out := &metav1.Table{TypeMeta: t.TypeMeta, ListMeta: t.ListMeta}
+	var cols []int
+	for i, c := range t.ColumnDefinitions {
+		if c.Priority == 0 || opts.Wide {
+			cols = append(cols, i)
+		}
+	}
+	// The namespace column becomes an ordinary one so it can be padded too.
+	withNS := opts.WithNamespace
+	opts.WithNamespace = false
+	if withNS {
+		out.ColumnDefinitions = append(out.ColumnDefinitions, metav1.TableColumnDefinition{Name: "Namespace", Type: "string"})
+	}
+	for _, i := range cols {
+		out.ColumnDefinitions = append(out.ColumnDefinitions, t.ColumnDefinitions[i])
+	}
+	prefix := 0
+	if opts.WithKind {
+		prefix = len([]rune(opts.KindPrefix))
+	}
+	for _, row := range t.Rows {
+		r := metav1.TableRow{Conditions: row.Conditions, Object: row.Object}
+		if withNS {
+			r.Cells = append(r.Cells, rowNamespace(row))
+		}
+		for _, i := range cols {
+			var c any
+			if i < len(row.Cells) {
+				c = row.Cells[i]
+			}
+			r.Cells = append(r.Cells, cellText(c))
+		}
+		out.Rows = append(out.Rows, r)
+	}
+	n := len(out.ColumnDefinitions)
+	outName := -1 // the name column's index in out
+	for j, c := range out.ColumnDefinitions {
+		if c.Format == "name" && c.Type == "string" {
+			outName = j
+			break
+		}
+	}
+	for len(k.widths) < n {
+		k.widths = append(k.widths, 0)
+	}
+	for j := range n {
+		w := len([]rune(out.ColumnDefinitions[j].Name))
+		for _, r := range out.Rows {
+			cw := len([]rune(r.Cells[j].(string)))
+			if j == outName {
+				cw += prefix
+			}
+			w = max(w, cw)
+		}
+		k.widths[j] = max(k.widths[j], w)
+	}
+	// The last column is not padded: that would only add trailing spaces.
+	for j := range n - 1 {
+		def := &out.ColumnDefinitions[j]
+		def.Name = padRight(def.Name, k.widths[j])
+		for _, r := range out.Rows {
+			w := k.widths[j]
+			if j == outName {
+				w -= prefix
+			}
+			r.Cells[j] = padRight(r.Cells[j].(string), w)
+		}
+	}
+	return out, opts
+}
+
+func padRight(s string, w int) string {
+	if n := len([]rune(s)); n < w {
+		return s + strings.Repeat(" ", w-n)
+	}
+	return s
+}
+
+// cellText renders a cell as PrintTable does: nothing for null, the first
+// line of a string, integers without a fraction.
+func cellText(c any) string {
+	switch v := c.(type) {
+	case nil:
+		return ""
+	case string:
+		if i := strings.IndexAny(v, "\n\r\f"); i >= 0 {
+			return v[:i] + "..."
+		}
+		return v
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return strconv.FormatInt(int64(v), 10)
+		}
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return fmt.Sprint(c)
+}
+
+// rowNamespace is the namespace of a row's object (Row.Object.Raw is the
+// PartialObjectMetadata or object the server sent).
+func rowNamespace(row metav1.TableRow) string {
+	var m struct {
+		Metadata struct {
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+	}
+	if len(row.Object.Raw) > 0 && json.Unmarshal(row.Object.Raw, &m) == nil {
+		return m.Metadata.Namespace
+	}
+	return ""
 }

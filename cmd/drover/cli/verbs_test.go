@@ -184,6 +184,7 @@ func TestGetWatch(t *testing.T) {
 	e.srv.Seed(t, obj("v1", "Pod", "default", "web", nil, nil))
 	out := &lockedBuffer{writes: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	root := NewRoot(Streams{Out: out, Err: out})
 	root.SetArgs([]string{"get", "pods", "-w", "--kubeconfig", e.kubeconfig})
 	done := make(chan error, 1)
@@ -191,7 +192,8 @@ func TestGetWatch(t *testing.T) {
 
 	out.waitFor(t, "NAME   AGE\nweb    0s\n")
 	e.srv.Seed(t, obj("v1", "Pod", "default", "db", nil, nil), obj("v1", "Pod", "elsewhere", "x", nil, nil))
-	out.waitFor(t, "db    0s\n")
+	// Rows that come later line up with the header, as in kubectl.
+	out.waitFor(t, "NAME   AGE\nweb    0s\ndb     0s\n")
 	c, err := client.New(e.srv.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +202,7 @@ func TestGetWatch(t *testing.T) {
 	if err := c.Resource(m).Namespace("default").Delete(ctx, "web", nil); err != nil {
 		t.Fatal(err)
 	}
-	out.waitFor(t, "db    0s\nweb   0s\n")
+	out.waitFor(t, "db     0s\nweb    0s\n")
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("get -w ended with %v", err)
