@@ -4,7 +4,8 @@
 // Table), create, update, patch (json, merge, strategic), delete, watch
 // (JSON and Table) and the scale subresource of workloads, with
 // Kubernetes-shaped Status errors. It keeps no admission or validation:
-// whatever is stored comes back.
+// whatever is stored comes back. Finalizers work as in Kubernetes: DELETE
+// only marks such an object, which goes once an update removes them.
 package clienttest
 
 import (
@@ -382,6 +383,19 @@ func (s *Server) handle(method string, m client.Mapping, ns, name, sub string, i
 		if !ok {
 			return nil, 0, notFound(m, name)
 		}
+		u := &unstructured.Unstructured{Object: runtime.DeepCopyJSON(obj)}
+		if len(u.GetFinalizers()) > 0 {
+			// As in Kubernetes: marked, and gone once the finalizers are.
+			if u.GetDeletionTimestamp() == nil {
+				now := metav1.NewTime(s.now())
+				u.SetDeletionTimestamp(&now)
+				s.rv++
+				u.SetResourceVersion(strconv.FormatInt(s.rv, 10))
+				s.objects[k] = u.Object
+				s.record("MODIFIED", m, u.Object)
+			}
+			return u.Object, 200, nil
+		}
 		delete(s.objects, k)
 		s.record("DELETED", m, obj)
 		return obj, 200, nil
@@ -488,6 +502,12 @@ func (s *Server) update(m client.Mapping, ns, name string, obj map[string]any) (
 	u.SetGeneration(oldU.GetGeneration() + 1)
 	if m.Namespaced {
 		u.SetNamespace(ns)
+	}
+	u.SetDeletionTimestamp(oldU.GetDeletionTimestamp())
+	if u.GetDeletionTimestamp() != nil && len(u.GetFinalizers()) == 0 {
+		delete(s.objects, k)
+		s.record("DELETED", m, u.Object)
+		return u.Object, nil
 	}
 	s.objects[k] = u.Object
 	s.record("MODIFIED", m, u.Object)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -123,12 +124,32 @@ func kubeErr(err error) error {
 		return &serverError{err: st}
 	}
 	var ue *url.Error
+	if errors.As(err, &ue) {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			host := ue.URL
+			if u, perr := url.Parse(ue.URL); perr == nil {
+				host = u.Host
+			}
+			return &connError{fmt.Sprintf("The connection to the server %s was refused - did you specify the right host or port?", host), err}
+		}
+		return &connError{"Unable to connect to the server: " + ue.Err.Error(), err}
+	}
 	var ne net.Error
-	if errors.As(err, &ue) || errors.As(err, &ne) {
-		return fmt.Errorf("Unable to connect to the server: %w", err) //nolint:staticcheck // kubectl's wording
+	if errors.As(err, &ne) {
+		return &connError{"Unable to connect to the server: " + ne.Error(), err}
 	}
 	return err
 }
+
+// connError is a failure to reach the server, worded as kubectl words it;
+// kubectl prints it without the "error: " prefix.
+type connError struct {
+	msg string
+	err error
+}
+
+func (e *connError) Error() string { return e.msg }
+func (e *connError) Unwrap() error { return e.err }
 
 // itemErrors are failures of some of the objects a verb worked on; the
 // verb carries on with the rest and exits non-zero at the end.
@@ -167,7 +188,8 @@ func ErrorText(err error) string {
 	}
 	err = kubeErr(err)
 	var se *serverError
-	if errors.As(err, &se) {
+	var ce *connError
+	if errors.As(err, &se) || errors.As(err, &ce) {
 		return err.Error()
 	}
 	return "error: " + err.Error()

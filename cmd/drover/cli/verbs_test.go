@@ -489,3 +489,51 @@ func TestVersionAndNamespaceFromContext(t *testing.T) {
 		t.Errorf("the context's namespace is the default: %q %q", out, msg)
 	}
 }
+
+func TestDeleteWaits(t *testing.T) {
+	e := newEnv(t)
+	held := func(name string) map[string]any {
+		o := obj("v1", "ConfigMap", "default", name, nil, nil)
+		o["metadata"].(map[string]any)["finalizers"] = []any{"test/hold"}
+		return o
+	}
+	e.srv.Seed(t, held("a"), held("b"), held("c"))
+
+	out := &lockedBuffer{writes: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	root := NewRoot(Streams{Out: out, Err: out})
+	root.SetArgs([]string{"delete", "cm", "a", "--kubeconfig", e.kubeconfig})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	out.waitFor(t, "configmap \"a\" deleted\n")
+	select {
+	case err := <-done:
+		t.Fatalf("delete returned (%v) while the object still exists", err)
+	default:
+	}
+	// The finalizer goes; so does the object, and delete returns.
+	c, _ := client.New(e.srv.RESTConfig())
+	m, _ := client.NewMapper(clienttest.Mappings()).ResourceFor("cm")
+	if _, err := c.Resource(m).Namespace("default").Patch(ctx, "a", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("delete: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("delete still waiting after the object went")
+	}
+
+	if _, _, msg := e.run(t, "", "delete", "cm", "b", "--timeout", "100ms"); msg != "error: timed out waiting for the condition on configmaps/b" {
+		t.Errorf("timeout: %q", msg)
+	}
+	if out, _, msg := e.run(t, "", "delete", "cm", "c", "--wait=false"); out != "configmap \"c\" deleted\n" || msg != "" {
+		t.Errorf("--wait=false: %q %q", out, msg)
+	}
+	if e.srv.Object("configmaps", "default", "c") == nil {
+		t.Error("c is gone although its finalizer is not")
+	}
+}
