@@ -206,17 +206,17 @@ func applyOne(ctx context.Context, o *applyOptions, k *kube, mo manifestObject) 
 func withLastApplied(obj *unstructured.Unstructured) (*unstructured.Unstructured, []byte, error) {
 	u := obj.DeepCopy()
 	ann := u.GetAnnotations()
-	delete(ann, lastAppliedAnnotation)
-	if len(ann) == 0 {
-		ann = nil
+	if ann == nil {
+		ann = map[string]string{}
 	}
+	delete(ann, lastAppliedAnnotation)
+	// An empty map stays in, as "annotations":{}: kubectl writes it that
+	// way, and an identical annotation lets the two apply in turns without
+	// reporting changes that are not there.
 	u.SetAnnotations(ann)
 	self, err := json.Marshal(u.Object)
 	if err != nil {
 		return nil, nil, err
-	}
-	if ann == nil {
-		ann = map[string]string{}
 	}
 	ann[lastAppliedAnnotation] = string(self) + "\n"
 	u.SetAnnotations(ann)

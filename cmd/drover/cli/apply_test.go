@@ -220,7 +220,7 @@ func TestWithLastApplied(t *testing.T) {
 	}
 	plain := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "c"}}}
 	annotated, _, _ = withLastApplied(plain)
-	if got := annotated.GetAnnotations()[lastAppliedAnnotation]; got != `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`+"\n" {
+	if got := annotated.GetAnnotations()[lastAppliedAnnotation]; got != `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"annotations":{},"name":"c"}}`+"\n" {
 		t.Errorf("no annotations before: %s", got)
 	}
 }

@@ -537,3 +537,23 @@ func TestDeleteWaits(t *testing.T) {
 		t.Error("c is gone although its finalizer is not")
 	}
 }
+
+func TestAPIResources(t *testing.T) {
+	e := newEnv(t)
+	out, _, msg := e.run(t, "", "api-resources", "--api-group", "apps")
+	want := "NAME          SHORTNAMES   APIVERSION   NAMESPACED   KIND\n" +
+		"daemonsets    ds           apps/v1      true         DaemonSet\n" +
+		"deployments   deploy       apps/v1      true         Deployment\n" +
+		"replicasets   rs           apps/v1      true         ReplicaSet\n"
+	if out != want || msg != "" {
+		t.Errorf("api-resources --api-group apps:\n%s\nwant:\n%s%s", out, want, msg)
+	}
+	out, _, _ = e.run(t, "", "api-resources", "--namespaced=false", "-o", "name")
+	if out != "namespaces\nnodes\n" {
+		t.Errorf("cluster-scoped names: %q", out)
+	}
+	out, _, _ = e.run(t, "", "api-resources", "-o", "name")
+	if !strings.HasPrefix(out, "configmaps\nevents\n") || !strings.Contains(out, "\nevents.events.k8s.io\n") {
+		t.Errorf("core first, sorted by name, groups qualified: %q", out)
+	}
+}
