@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/droverhq/drover/client"
 )
@@ -96,6 +97,29 @@ func (o *kubeOptions) connect(ctx context.Context) (*kube, error) {
 type serverError struct{ err *client.StatusError }
 
 func (e *serverError) Error() string {
+	st := e.err.Status
+	if st.Reason == metav1.StatusReasonInvalid && st.Details != nil {
+		// kubectl names the object and lists the failed fields.
+		msg := "The request is invalid"
+		if d := st.Details; d.Kind != "" || d.Name != "" {
+			msg = fmt.Sprintf("The %s %q is invalid", d.Kind, d.Name)
+		}
+		var causes []string
+		for _, c := range st.Details.Causes {
+			if c.Field != "" {
+				causes = append(causes, c.Field+": "+c.Message)
+			} else {
+				causes = append(causes, c.Message)
+			}
+		}
+		switch len(causes) {
+		case 0:
+			return msg
+		case 1:
+			return msg + ": " + causes[0]
+		}
+		return msg + ": \n* " + strings.Join(causes, "\n* ")
+	}
 	if r := e.err.Status.Reason; r != "" {
 		return fmt.Sprintf("Error from server (%s): %s", r, e.err.Status.Message)
 	}

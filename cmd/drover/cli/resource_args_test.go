@@ -83,3 +83,19 @@ func ExampleErrorText() {
 	// error: the server doesn't have a resource type "foo"
 	// error: the server doesn't have a resource type "foo"
 }
+
+func TestErrorTextInvalid(t *testing.T) {
+	st := metav1.Status{Reason: metav1.StatusReasonInvalid, Message: "ignored when there are details", Details: &metav1.StatusDetails{
+		Kind: "Pod", Name: "bad",
+		Causes: []metav1.StatusCause{{Field: "spec.containers[0].image", Message: "Required value"}, {Field: "spec.containers[1].name", Message: `Duplicate value: "c"`}},
+	}}
+	got := ErrorText(fmt.Errorf("error when creating %q: %w", "p.yaml", &client.StatusError{Status: st}))
+	want := "The Pod \"bad\" is invalid: \n* spec.containers[0].image: Required value\n* spec.containers[1].name: Duplicate value: \"c\""
+	if got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	st.Details.Causes = st.Details.Causes[:1]
+	if got := ErrorText(&client.StatusError{Status: st}); got != `The Pod "bad" is invalid: spec.containers[0].image: Required value` {
+		t.Errorf("one cause: %q", got)
+	}
+}
