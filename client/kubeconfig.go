@@ -185,7 +185,7 @@ func LoadKubeconfigFile(path string) (*Kubeconfig, error) {
 	}
 	kc := &Kubeconfig{}
 	if err := yaml.Unmarshal(b, kc); err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
+		return nil, fmt.Errorf("error loading config file %q: %w", path, err)
 	}
 	return kc, nil
 }

@@ -239,11 +239,12 @@ func (o *deleteOptions) deleteOptions() (*metav1.DeleteOptions, error) {
 func (d deletion) delete(ctx context.Context, opts *metav1.DeleteOptions, wait bool) (types.UID, error) {
 	var uid types.UID
 	if wait {
-		obj, err := d.rc.Get(ctx, d.name, metav1.GetOptions{})
-		if err != nil {
-			return "", err
+		// A failed read is not reported: the DELETE that follows says what
+		// is wrong in its own words (not found, forbidden to delete), and
+		// without a UID there is nothing to wait for.
+		if obj, err := d.rc.Get(ctx, d.name, metav1.GetOptions{}); err == nil {
+			uid = obj.GetUID()
 		}
-		uid = obj.GetUID()
 	}
 	return uid, d.rc.Delete(ctx, d.name, opts)
 }
