@@ -93,7 +93,7 @@ func describeRun(ctx context.Context, o *describeOptions) error {
 		}
 	}
 	if len(objs) == 0 && len(errs) == 0 {
-		(&getOptions{allNamespaces: o.allNamespaces, streams: o.streams}).noResources(k, reqs)
+		noResources(o.streams, k.namespace, o.allNamespaces, reqs)
 	}
 	for i, u := range objs {
 		var buf bytes.Buffer

@@ -132,15 +132,19 @@ func (o *getOptions) printOptions(m client.Mapping, withKind bool) printers.Prin
 
 // noResources says what kubectl says to an empty answer, on stderr.
 func (o *getOptions) noResources(k *kube, reqs []resourceRequest) {
+	noResources(o.streams, k.namespace, o.allNamespaces, reqs)
+}
+
+func noResources(s Streams, namespace string, allNamespaces bool, reqs []resourceRequest) {
 	namespaced := false
 	for _, r := range reqs {
 		namespaced = namespaced || r.mapping.Namespaced
 	}
-	if o.allNamespaces || !namespaced {
-		fmt.Fprintln(o.streams.Err, "No resources found")
+	if allNamespaces || !namespaced {
+		fmt.Fprintln(s.Err, "No resources found")
 		return
 	}
-	fmt.Fprintf(o.streams.Err, "No resources found in %s namespace.\n", k.namespace)
+	fmt.Fprintf(s.Err, "No resources found in %s namespace.\n", namespace)
 }
 
 func getTables(ctx context.Context, o *getOptions, k *kube, reqs []resourceRequest) error {
