@@ -17,7 +17,7 @@ func main() {
 	defer stop()
 	root := cli.NewRoot(cli.Streams{Out: os.Stdout, Err: os.Stderr})
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
+		fmt.Fprintln(os.Stderr, cli.ErrorText(err))
 		os.Exit(1)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
@@ -309,11 +310,24 @@ func (s *Server) bodyJSON(r *http.Request) ([]byte, error) {
 		if body, err = yaml.YAMLToJSON(body); err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("the body is not valid YAML: %v", err))
 		}
+	case "application/vnd.kubernetes.protobuf":
+		// Newer kubectl sends typed objects (kubectl create deployment,
+		// create token) in Kubernetes' protobuf envelope. Decode it into
+		// the type it names and carry on as JSON.
+		obj, _, err := protobufCodec.Decode(body, nil, nil)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("the body is not a valid protobuf object: %v", err))
+		}
+		if body, err = json.Marshal(obj); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, unsupportedMediaType(ct, "application/json, application/yaml")
+		return nil, unsupportedMediaType(ct, "application/json, application/yaml, application/vnd.kubernetes.protobuf")
 	}
 	return body, nil
 }
+
+var protobufCodec = protobuf.NewSerializer(registry.Scheme, registry.Scheme)
 
 // decode turns a JSON body into the resource's typed object, refusing a
 // different kind, malformed JSON, and fields drover does not support.

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -228,6 +229,23 @@ func TestCRUD(t *testing.T) {
 	e.must(200, "DELETE", base+"/web", map[string]any{"preconditions": map[string]any{"uid": string(p.UID)}})
 	e.must(404, "GET", base+"/web", nil)
 	e.must(404, "DELETE", base+"/web", nil)
+
+	// Newer kubectl sends typed objects as Kubernetes protobuf.
+	var pb bytes.Buffer
+	cm := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{Kind: "ConfigMap", APIVersion: "v1"}, ObjectMeta: metav1.ObjectMeta{Name: "pb"}, Data: map[string]string{"k": "v"}}
+	if err := protobufCodec.Encode(cm, &pb); err != nil {
+		t.Fatal(err)
+	}
+	code, b, _ = e.raw(0, "POST", "/api/v1/namespaces/default/configmaps", req{token: e.token, ct: "application/vnd.kubernetes.protobuf", body: pb.Bytes()})
+	var got corev1.ConfigMap
+	decodeInto(t, b, &got)
+	if code != 201 || got.Data["k"] != "v" {
+		t.Fatalf("protobuf create: %d %s", code, b)
+	}
+	code, b, _ = e.raw(0, "POST", "/api/v1/namespaces/default/configmaps", req{token: e.token, ct: "application/vnd.kubernetes.protobuf", body: []byte("k8s\x00garbage")})
+	if code != 400 {
+		t.Fatalf("bad protobuf: %d %s", code, b)
+	}
 }
 
 func TestFinalizersAndNamespaces(t *testing.T) {
