@@ -19,6 +19,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/droverhq/drover/raftstore"
@@ -754,4 +755,47 @@ func TestClientCertificates(t *testing.T) {
 	if code := get(&mallory, "/api/v1/secrets"); code != 401 {
 		t.Fatalf("foreign certificate not offered: %d", code)
 	}
+}
+
+// What kubectl describe and node agents rely on: events selected by their
+// involved object, and a node's status written through nodes/status.
+func TestEventsAndNodeStatus(t *testing.T) {
+	e := newEnv(t, 1, nil)
+	ev := func(name, obj string) map[string]any {
+		return map[string]any{"metadata": map[string]any{"name": name}, "type": "Normal", "reason": "Pulled", "message": "pulled",
+			"involvedObject": map[string]any{"kind": "Pod", "namespace": "default", "name": obj, "uid": "u-" + obj}}
+	}
+	e.must(201, "POST", "/api/v1/namespaces/default/events", ev("e1", "web"))
+	e.must(201, "POST", "/api/v1/namespaces/default/events", ev("e2", "db"))
+	var l corev1.EventList
+	decodeInto(t, e.must(200, "GET", "/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dweb,involvedObject.namespace%3Ddefault,involvedObject.uid%3Du-web", nil), &l)
+	if len(l.Items) != 1 || l.Items[0].Name != "e1" {
+		t.Fatalf("events for web: %+v", l.Items)
+	}
+	e.must(201, "POST", "/api/v1/nodes", map[string]any{"metadata": map[string]any{"name": "n1", "labels": map[string]any{"node-role.kubernetes.io/worker": ""}}})
+	var n corev1.Node
+	decodeInto(t, e.must(200, "GET", "/api/v1/nodes/n1", nil), &n)
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "AgentReady"}}
+	n.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}
+	n.Spec.Unschedulable = true // ignored through /status
+	decodeInto(t, e.must(200, "PUT", "/api/v1/nodes/n1/status", n), &n)
+	if len(n.Status.Conditions) != 1 || n.Spec.Unschedulable {
+		t.Fatalf("node status update: %+v %+v", n.Status.Conditions, n.Spec)
+	}
+	var nl corev1.NodeList
+	decodeInto(t, e.must(200, "GET", "/api/v1/nodes?fieldSelector=spec.unschedulable%3Dfalse", nil), &nl)
+	if len(nl.Items) != 1 {
+		t.Fatalf("nodes by spec.unschedulable: %d", len(nl.Items))
+	}
+	// A pod bound to an existing node is deleted gracefully: marked, and
+	// gone once its agent deletes it with grace period 0.
+	e.must(201, "POST", "/api/v1/namespaces/default/pods", pod("p", nil))
+	e.must(201, "POST", "/api/v1/namespaces/default/pods/p/binding", map[string]any{"target": map[string]any{"kind": "Node", "name": "n1"}})
+	var p corev1.Pod
+	decodeInto(t, e.must(202, "DELETE", "/api/v1/namespaces/default/pods/p", nil), &p)
+	if p.DeletionTimestamp == nil || p.DeletionGracePeriodSeconds == nil || *p.DeletionGracePeriodSeconds != 30 {
+		t.Fatalf("graceful delete: %+v", p.ObjectMeta)
+	}
+	e.must(200, "DELETE", "/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0", nil)
+	e.must(404, "GET", "/api/v1/namespaces/default/pods/p", nil)
 }
