@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/droverhq/drover/cmd/drover/cli.Version=$(VERSION)
 # Fault-injection scale: `make test-long` runs hundreds of linearizability histories.
 LIN_HISTORIES ?= 300
 
-.PHONY: build run test test-long bench bench-store lint fuzz clean
+.PHONY: build run test test-long bench bench-store bench-api lint fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/drover
@@ -39,6 +39,16 @@ BENCH_STORE_FLAGS ?=
 bench-store: build
 	$(GO) build -o bin/storebench ./bench/storebench
 	./bin/storebench -drover ./$(BIN) $(BENCH_STORE_FLAGS)
+
+# The Kubernetes API of a 3-master cluster (create, get, update, lists of
+# 1k and 10k pods, watch fan-out to 1,000 watchers) against the Kubernetes
+# API latency SLO; about 5 min; see docs/benchmarks.md.
+# BENCH_API_FLAGS=-quick for a ~1 min smoke run; -json FILE; -profile for
+# per-row CPU profiles of every master.
+BENCH_API_FLAGS ?=
+bench-api: build
+	$(GO) build -o bin/apibench ./bench/apibench
+	./bin/apibench -drover ./$(BIN) $(BENCH_API_FLAGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz "^FuzzDecode$$" -fuzztime 60s ./raftstore/command

@@ -1,6 +1,6 @@
-// Package deps pins the node agent's dependencies until the packages that use them land; delete it then.
 //go:build linux && cgo
 
+// Package deps pins the node agent's dependencies until the packages that use them land; delete it then.
 package deps
 
 import (
