@@ -782,9 +782,22 @@ func TestEventsAndNodeStatus(t *testing.T) {
 	if len(n.Status.Conditions) != 1 || n.Spec.Unschedulable {
 		t.Fatalf("node status update: %+v %+v", n.Status.Conditions, n.Spec)
 	}
+	if n.Spec.PodCIDR != "10.244.0.0/24" {
+		t.Fatalf("first node's pod CIDR: %q", n.Spec.PodCIDR)
+	}
+	var n2 corev1.Node
+	decodeInto(t, e.must(201, "POST", "/api/v1/nodes", map[string]any{"metadata": map[string]any{"name": "n2"}}), &n2)
+	if n2.Spec.PodCIDR != "10.244.1.0/24" || len(n2.Spec.PodCIDRs) != 1 {
+		t.Fatalf("second node's pod CIDR: %q", n2.Spec.PodCIDR)
+	}
+	e.must(200, "DELETE", "/api/v1/nodes/n2", nil)
+	decodeInto(t, e.must(201, "POST", "/api/v1/nodes", map[string]any{"metadata": map[string]any{"name": "n3"}}), &n2)
+	if n2.Spec.PodCIDR != "10.244.1.0/24" {
+		t.Fatalf("a deleted node's pod CIDR was not reused: %q", n2.Spec.PodCIDR)
+	}
 	var nl corev1.NodeList
 	decodeInto(t, e.must(200, "GET", "/api/v1/nodes?fieldSelector=spec.unschedulable%3Dfalse", nil), &nl)
-	if len(nl.Items) != 1 {
+	if len(nl.Items) != 2 {
 		t.Fatalf("nodes by spec.unschedulable: %d", len(nl.Items))
 	}
 	// A pod bound to an existing node is deleted gracefully: marked, and

@@ -42,6 +42,10 @@ type Config struct {
 	TokenKey func() []byte
 	// ServiceCIDR and NodePortRange are where Services get addresses.
 	ServiceCIDR, NodePortRange string
+	// ClusterCIDR is split into one pod subnet per Node (NodeCIDRMaskSize
+	// bits), given at registration.
+	ClusterCIDR      string
+	NodeCIDRMaskSize int
 	// MaxBodyBytes caps request bodies (default 3 MiB, as Kubernetes).
 	MaxBodyBytes int64
 	// Version is drover's version, reported in /version.
@@ -90,6 +94,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, alloc: alloc, authz: rbac.New(), rbacOK: make(chan struct{}), now: time.Now}
 	s.storage = registry.NewStorage(cfg.Store, s.admit, alloc)
+	if cfg.ClusterCIDR == "" {
+		cfg.ClusterCIDR = registry.DefaultClusterCIDR
+	}
+	if cfg.NodeCIDRMaskSize == 0 {
+		cfg.NodeCIDRMaskSize = registry.DefaultNodeCIDRMaskSize
+	}
+	podCIDRs, err := registry.NewPodCIDRAllocator(cfg.ClusterCIDR, cfg.NodeCIDRMaskSize)
+	if err != nil {
+		return nil, err
+	}
+	s.storage.SetPodCIDRs(podCIDRs)
 	return s, nil
 }
 

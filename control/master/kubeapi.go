@@ -36,6 +36,7 @@ func (m *Master) startKubeAPI(ctx context.Context) error {
 	srv, err := apiserver.New(apiserver.Config{
 		Store: m.Store, TokenKey: key,
 		ServiceCIDR: m.cfg.ServiceCIDR, NodePortRange: m.cfg.NodePortRange, MaxBodyBytes: m.cfg.MaxRequestBytes,
+		ClusterCIDR: m.cfg.ClusterCIDR, NodeCIDRMaskSize: m.cfg.NodeCIDRMaskSize,
 		Version: m.cfg.Version, Logger: m.log.With("component", "apiserver"),
 	})
 	if err != nil {

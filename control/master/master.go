@@ -70,6 +70,9 @@ type Config struct {
 	// bodies (default 3 MiB).
 	ServiceCIDR, NodePortRange string
 	MaxRequestBytes            int64
+	// ClusterCIDR is split into one pod subnet (NodeCIDRMaskSize) per node.
+	ClusterCIDR      string
+	NodeCIDRMaskSize int
 
 	DeadServerTimeout time.Duration
 	Store             raftstore.Config // timings, limits; ID/Dir/Transport are set here

@@ -44,6 +44,7 @@ type Storage struct {
 	kv       KV
 	admit    Admitter
 	services *ServiceAllocator
+	podCIDRs *PodCIDRAllocator
 	now      func() time.Time
 }
 
@@ -54,6 +55,9 @@ func NewStorage(kv KV, admit Admitter, services *ServiceAllocator) *Storage {
 	}
 	return &Storage{kv: kv, admit: admit, services: services, now: time.Now}
 }
+
+// SetPodCIDRs makes Node creates allocate pod subnets from a.
+func (s *Storage) SetPodCIDRs(a *PodCIDRAllocator) { s.podCIDRs = a }
 
 // maxRetries bounds optimistic-concurrency retries of one request.
 const maxRetries = 20
@@ -298,7 +302,12 @@ func (s *Storage) Create(ctx context.Context, r *Resource, obj runtime.Object, o
 		m.SetNamespace("")
 	}
 	generated := m.GetName() == ""
+	// Each attempt starts from the object as given: a lost race must not
+	// leave a generated name or an allocated address behind in it.
+	orig := obj.DeepCopyObject()
 	for attempt := 0; attempt < maxRetries; attempt++ {
+		obj = orig.DeepCopyObject()
+		m, _ = meta.Accessor(obj)
 		if generated {
 			m.SetName(m.GetGenerateName() + nameSuffix())
 		}
@@ -342,6 +351,13 @@ func (s *Storage) tryCreate(ctx context.Context, r *Resource, obj runtime.Object
 	if svc, ok := obj.(*corev1.Service); ok && s.services != nil {
 		var err error
 		if alloc, err = s.services.allocate(ctx, s, svc, nil); err != nil {
+			return nil, false, err
+		}
+		alloc.addTo(t)
+	}
+	if node, ok := obj.(*corev1.Node); ok && s.podCIDRs != nil {
+		var err error
+		if alloc, err = s.podCIDRs.allocate(ctx, s, node); err != nil {
 			return nil, false, err
 		}
 		alloc.addTo(t)
@@ -751,6 +767,9 @@ func (s *Storage) tryDelete(ctx context.Context, r *Resource, key string, modRev
 	}
 	if svc, ok := cur.(*corev1.Service); ok && s.services != nil {
 		s.services.release(svc).addTo(t)
+	}
+	if node, ok := cur.(*corev1.Node); ok && s.podCIDRs != nil {
+		s.podCIDRs.release(node).addTo(t)
 	}
 	if dry {
 		return cur, false, nil

@@ -46,6 +46,8 @@ type serverOptions struct {
 	serviceCIDR     string
 	nodePorts       string
 	maxBody         int64
+	clusterCIDR     string
+	nodeMask        int
 }
 
 func newServerCmd(s Streams) *cobra.Command {
@@ -91,6 +93,8 @@ Flags may also come from a YAML file (--config), keyed by flag name.`,
 	f.StringVar(&o.serviceCIDR, "service-cidr", "10.96.0.0/12", "IPv4 range Service cluster IPs are allocated from")
 	f.StringVar(&o.nodePorts, "node-port-range", "30000-32767", "port range NodePort Services are allocated from")
 	f.Int64Var(&o.maxBody, "max-request-bytes", 3<<20, "largest API request body accepted")
+	f.StringVar(&o.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "IPv4 range pod addresses come from; each node gets one subnet of it")
+	f.IntVar(&o.nodeMask, "node-cidr-mask-size", 24, "prefix length of each node's pod subnet within --cluster-cidr")
 	f.StringVar(&o.advertise, "advertise", "", "member address other masters should use, if not --listen")
 	f.StringVar(&o.advertiseAPI, "advertise-api", "", "API address clients should use, if not --api")
 	f.StringVar(&o.advertiseGossip, "advertise-gossip", "", "gossip address others should use, if not --gossip")
@@ -261,6 +265,7 @@ func serverRun(ctx context.Context, s Streams, o *serverOptions) error {
 		CACert: o.caCert, CAKey: o.caKey, Insecure: o.dev, Local: o.dev,
 		KubeAPI: o.kubeAPI, AdvertiseKubeAPI: o.advertiseKube,
 		ServiceCIDR: o.serviceCIDR, NodePortRange: o.nodePorts, MaxRequestBytes: o.maxBody,
+		ClusterCIDR: o.clusterCIDR, NodeCIDRMaskSize: o.nodeMask,
 		DeadServerTimeout: o.deadTimeout, Store: sc, Version: Version, Logger: logger,
 	})
 	if err != nil {
