@@ -252,6 +252,14 @@ func (s *Store) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
+// LeaderReady reports whether this member is the leader and has applied
+// everything committed before its term (a barrier), with that term: the
+// point from which leader-only work may trust its reads.
+func (s *Store) LeaderReady() (uint64, bool) {
+	term := s.readyTerm.Load()
+	return term, term != 0 && s.raft.State() == raft.Leader && s.raft.CurrentTerm() == term
+}
+
 // IsLeader reports whether this member currently leads.
 func (s *Store) IsLeader() bool { return s.isLeader() }
 
