@@ -11,7 +11,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 
+	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/control/apiserver"
 	"github.com/droverhq/drover/raftstore/pki"
 )
@@ -175,4 +177,48 @@ contexts:
 current-context: drover
 `, server, caLine, token)
 	return pki.WriteFile(m.cfg.DataDir, KubeconfigName, []byte(kc), 0o600)
+}
+
+// LocalClient is a client of this master's own Kubernetes API with the
+// admin token; the cluster CA must be settled (true once bootstrapped).
+func (m *Master) LocalClient() (*client.Client, error) {
+	if m.kubeAddr == "" {
+		return nil, errors.New("this master serves no Kubernetes API")
+	}
+	ca := m.devKubeCA
+	if ca == nil {
+		ca, _ = m.tls.Current()
+	}
+	if ca == nil {
+		return nil, errors.New("no cluster CA yet")
+	}
+	host, port, err := net.SplitHostPort(m.kubeAddr)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return client.New(&client.RESTConfig{Host: "https://" + net.JoinHostPort(host, port), CAData: ca.CertPEM,
+		BearerToken: apiserver.AdminToken(caTokenKey(ca)), UserAgent: "drover-control-plane"})
+}
+
+// runLeaderWork runs the configured leader-only components for one term.
+func (m *Master) runLeaderWork(ctx context.Context) {
+	c, err := m.LocalClient()
+	if err != nil {
+		m.log.Error("leader-only work cannot reach the local API", "err", err)
+		<-ctx.Done()
+		return
+	}
+	var wg sync.WaitGroup
+	for _, w := range m.cfg.LeaderWork(c) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.log.Info("starting leader-only component", "name", w.Name)
+			w.Run(ctx)
+		}()
+	}
+	wg.Wait()
 }

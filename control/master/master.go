@@ -23,7 +23,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/control/apiserver"
+	"github.com/droverhq/drover/control/leader"
 	"github.com/droverhq/drover/raftstore"
 	"github.com/droverhq/drover/raftstore/cluster"
 	"github.com/droverhq/drover/raftstore/etcdapi"
@@ -73,6 +75,11 @@ type Config struct {
 	// ClusterCIDR is split into one pod subnet (NodeCIDRMaskSize) per node.
 	ClusterCIDR      string
 	NodeCIDRMaskSize int
+
+	// LeaderWork lists the control plane's leader-only components (the
+	// scheduler, controllers), built for each term this master leads with a
+	// client of its own Kubernetes API; they run until the term ends.
+	LeaderWork func(c *client.Client) []leader.Work
 
 	DeadServerTimeout time.Duration
 	Store             raftstore.Config // timings, limits; ID/Dir/Transport are set here
@@ -227,6 +234,13 @@ func Start(cfg Config) (*Master, error) {
 	}
 	if m.kubeAddr != "" {
 		m.Gossip.UpdateMeta(func(meta *cluster.Meta) { meta.KubeAPI = m.kubeAddr })
+	}
+	if cfg.LeaderWork != nil && m.kubeAddr != "" {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			leader.Run(ctx, m.Store, 100*time.Millisecond, m.log, leader.Work{Name: "control plane", Run: m.runLeaderWork})
+		}()
 	}
 	if !cfg.Insecure && m.Store.HasState() {
 		if ca, _ := m.tls.Current(); ca != nil {
