@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -14,7 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/droverhq/drover/client"
-	"github.com/droverhq/drover/client/clienttest"
+	"github.com/droverhq/drover/control/apiserver/apiservertest"
 )
 
 func yamlJSON(t *testing.T, y string) []byte {
@@ -26,9 +27,23 @@ func yamlJSON(t *testing.T, y string) []byte {
 	return j
 }
 
+// servedMapper is the discovery result of a real API server.
+func servedMapper(t *testing.T) *client.Mapper {
+	t.Helper()
+	c, _, err := client.NewFromKubeconfig(apiservertest.Start(t).Kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Mapper(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func mappingFor(t *testing.T, name string) client.Mapping {
 	t.Helper()
-	m, err := client.NewMapper(clienttest.Mappings()).ResourceFor(name)
+	m, err := servedMapper(t).ResourceFor(name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -197,7 +197,7 @@ func listTable(ctx context.Context, rc client.ResourceClient, opts metav1.ListOp
 	for {
 		t, err := rc.ListTable(ctx, opts)
 		if err != nil {
-			return nil, err
+			return nil, listError(rc, opts, err)
 		}
 		if all == nil {
 			all = t
@@ -217,7 +217,7 @@ func listAll(ctx context.Context, rc client.ResourceClient, opts metav1.ListOpti
 	for {
 		l, err := rc.List(ctx, opts)
 		if err != nil {
-			return nil, err
+			return nil, listError(rc, opts, err)
 		}
 		if all == nil {
 			all = l
@@ -229,6 +229,24 @@ func listAll(ctx context.Context, rc client.ResourceClient, opts metav1.ListOpti
 		}
 		opts.Continue = l.GetContinue()
 	}
+}
+
+// listError words a list the server refused as kubectl's resource builder
+// does: a BadRequest or NotFound says what was listed, and with which
+// selectors.
+func listError(rc client.ResourceClient, opts metav1.ListOptions, err error) error {
+	var se *client.StatusError
+	if !errors.As(err, &se) || (se.Status.Reason != metav1.StatusReasonBadRequest && se.Status.Reason != metav1.StatusReasonNotFound) {
+		return err
+	}
+	subject := rc.Mapping().GVR().String() // "/v1, Resource=pods", as kubectl prints it
+	cp := *se
+	if opts.LabelSelector == "" && opts.FieldSelector == "" {
+		cp.Status.Message = fmt.Sprintf("Unable to list %q: %s", subject, se.Status.Message)
+	} else {
+		cp.Status.Message = fmt.Sprintf("Unable to find %q that match label selector %q, field selector %q: %s", subject, opts.LabelSelector, opts.FieldSelector, se.Status.Message)
+	}
+	return &cp
 }
 
 // collect gets the objects of the requests, in order; single is true when
@@ -340,10 +358,18 @@ func getWatch(ctx context.Context, o *getOptions, k *kube, reqs []resourceReques
 		}
 		opts.FieldSelector = nameSel
 	}
+	var err error
 	if o.output == "" || o.output == "wide" {
-		return watchTables(ctx, o, k, r, rc, opts)
+		err = watchTables(ctx, o, k, r, rc, opts)
+	} else {
+		err = watchObjects(ctx, o, k, r, rc, opts)
 	}
-	return watchObjects(ctx, o, k, r, rc, opts)
+	if err != nil && ctx.Err() != nil {
+		// Interrupted: the way a watch ends, whether it was still
+		// listing, connecting or streaming.
+		return nil
+	}
+	return err
 }
 
 func watchTables(ctx context.Context, o *getOptions, k *kube, r resourceRequest, rc client.ResourceClient, opts metav1.ListOptions) error {

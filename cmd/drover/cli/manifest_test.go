@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/droverhq/drover/client/clienttest"
 )
 
 func names(objs []manifestObject) string {
@@ -89,12 +87,12 @@ items:
 func TestReadManifests(t *testing.T) {
 	dir := t.TempDir()
 	pod := func(n string) string { return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + n + "\n" }
-	clienttest.WriteFile(t, dir, "b.yaml", pod("b"))
-	clienttest.WriteFile(t, dir, "a.json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"}}`)
-	clienttest.WriteFile(t, dir, "c.yml", pod("c"))
-	clienttest.WriteFile(t, dir, "README.md", "not a manifest")
-	clienttest.WriteFile(t, dir, "sub/d.yaml", pod("d"))
-	single := clienttest.WriteFile(t, t.TempDir(), "e.yaml", pod("e")+"---\n"+pod("f"))
+	writeFile(t, dir, "b.yaml", pod("b"))
+	writeFile(t, dir, "a.json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"}}`)
+	writeFile(t, dir, "c.yml", pod("c"))
+	writeFile(t, dir, "README.md", "not a manifest")
+	writeFile(t, dir, "sub/d.yaml", pod("d"))
+	single := writeFile(t, t.TempDir(), "e.yaml", pod("e")+"---\n"+pod("f"))
 
 	objs, err := readManifests([]string{dir}, false, nil)
 	if err != nil {

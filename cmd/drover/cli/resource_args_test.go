@@ -8,7 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/droverhq/drover/client"
-	"github.com/droverhq/drover/client/clienttest"
 )
 
 func describeReqs(reqs []resourceRequest) string {
@@ -23,7 +22,7 @@ func describeReqs(reqs []resourceRequest) string {
 }
 
 func TestParseResourceArgs(t *testing.T) {
-	mapper := client.NewMapper(clienttest.Mappings())
+	mapper := servedMapper(t)
 	for _, tc := range []struct {
 		args []string
 		want string
