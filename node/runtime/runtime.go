@@ -11,16 +11,19 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
 
 // Errors every implementation returns (wrapped) so the agent can tell them
-// apart.
+// apart with errors.Is.
 var (
-	ErrNotFound = errors.New("runtime: container not found")
-	ErrExists   = errors.New("runtime: container already exists")
-	ErrRunning  = errors.New("runtime: container is running")
+	ErrNotFound   = errors.New("runtime: container not found")
+	ErrExists     = errors.New("runtime: container already exists")
+	ErrRunning    = errors.New("runtime: container is running")
+	ErrNotRunning = errors.New("runtime: container is not running")
+	ErrInvalid    = errors.New("runtime: invalid spec")
 )
 
 // Mount is a bind mount into the container.
@@ -43,7 +46,8 @@ type Resources struct {
 type Spec struct {
 	// ID is unique on the node and stable: the agent derives it from the
 	// pod UID, container name and attempt, so it finds its containers
-	// again after a restart.
+	// again after a restart. At most 128 ASCII letters, digits and
+	// '_', '+', '-', '.', not starting with '.' (see ValidateSpec).
 	ID string
 	// Labels are kept with the container and returned by List (pod UID,
 	// namespace, name, container name, restart attempt).
@@ -65,14 +69,59 @@ type Spec struct {
 	Privileged   bool
 	ReadOnlyRoot bool
 
-	// LogPath is the file stdout and stderr are appended to, one line per
-	// write, each prefixed with an RFC 3339 timestamp and the stream
+	// LogPath is the file stdout and stderr are appended to, one entry per
+	// line, each prefixed with an RFC 3339 timestamp and the stream
 	// ("2026-01-02T15:04:05.000000000Z stdout F <line>", the CRI log
-	// format) so logs can be served with timestamps. It survives agent
-	// restarts: the writer is the container's shim, not the agent.
+	// format; a line too long for one entry is split into "P" entries
+	// ended by an "F" one) so logs can be served with timestamps.
+	// Package node/runtime/crilog writes and parses it. It survives agent
+	// restarts: the writer is the container's shim, not the agent. The
+	// file is rotated by size: the previous file is LogPath+".1" (one
+	// previous file is kept). Empty: output is discarded. Remove leaves
+	// the log files to the agent.
 	LogPath string
-	TTY     bool
-	Stdin   bool
+	// TTY gives the container's process a terminal; its output is logged
+	// as stdout.
+	TTY bool
+	// Stdin keeps the process's standard input open (it never reads
+	// EOF); without it stdin is /dev/null.
+	Stdin bool
+}
+
+// ValidateSpec checks what every implementation requires of a Spec: a
+// valid ID and a command. Errors wrap ErrInvalid.
+func ValidateSpec(s *Spec) error {
+	if s == nil {
+		return fmt.Errorf("%w: nil spec", ErrInvalid)
+	}
+	if err := ValidateID(s.ID); err != nil {
+		return err
+	}
+	if len(s.Args) == 0 || s.Args[0] == "" {
+		return fmt.Errorf("%w: container %s: no command (Args is empty)", ErrInvalid, s.ID)
+	}
+	return nil
+}
+
+// ValidateID checks a container ID: 1 to 128 ASCII letters, digits, '_',
+// '+', '-' and '.', not starting with '.'. Such an ID is safe as a file
+// name and as a cgroup directory name.
+func ValidateID(id string) error {
+	if id == "" || len(id) > 128 {
+		return fmt.Errorf("%w: container ID %q must be 1 to 128 characters", ErrInvalid, id)
+	}
+	if id[0] == '.' {
+		return fmt.Errorf("%w: container ID %q must not start with '.'", ErrInvalid, id)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '_' || c == '+' || c == '-' || c == '.'
+		if !ok {
+			return fmt.Errorf("%w: container ID %q: character %q is not allowed (letters, digits, _ + - .)", ErrInvalid, id, c)
+		}
+	}
+	return nil
 }
 
 // State is where a container is in its life.
@@ -101,21 +150,35 @@ type Status struct {
 
 // Runtime runs containers on one node. Implementations are safe for
 // concurrent use across different containers.
+//
+// A container's life:
+//
+//	Start ──> running ──(exits by itself, or Stop)──> exited ──Remove──> gone
+//	  │
+//	  └─(fails to start: the error is returned and nothing is left behind)
+//
+// An exited container keeps its exit code, reason and times until Remove;
+// its ID cannot be used again until then (ErrExists).
 type Runtime interface {
 	// Start creates and starts a container; it returns once the process
-	// runs (or failed to start).
+	// runs (or failed to start). A spec that fails ValidateSpec gives
+	// ErrInvalid; an ID already known (running or exited) gives
+	// ErrExists. A failed Start leaves nothing behind.
 	Start(ctx context.Context, spec *Spec) error
 	// Stop sends SIGTERM, waits up to grace, then SIGKILL, and returns
-	// when the container has exited. Stopping an exited container is a
-	// no-op.
+	// when the container has exited (its exit recorded). Stopping an
+	// exited container is a no-op; ErrNotFound if unknown. ctx bounds
+	// the whole call.
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	// Remove deletes an exited container and everything the runtime kept
-	// for it (state, cgroups); ErrRunning if it still runs.
+	// for it (state, cgroups); ErrRunning if it still runs, ErrNotFound
+	// if unknown.
 	Remove(ctx context.Context, id string) error
 	// Status reports one container; ErrNotFound if unknown.
 	Status(ctx context.Context, id string) (*Status, error)
 	// List reports every container the runtime knows, including those
-	// started before the agent restarted (which stay running: adopted).
+	// started before the agent restarted (which stay running: adopted),
+	// in no particular order.
 	List(ctx context.Context) ([]*Status, error)
 }
 
@@ -134,7 +197,13 @@ type ExecOptions struct {
 }
 
 // Execer is implemented by runtimes that can run a process in a running
-// container (kubectl exec). It returns the process's exit code.
+// container (kubectl exec). It returns the process's exit code (128+signal
+// if it was killed) once the process has exited and its output is copied;
+// ErrNotFound if the container is unknown, ErrNotRunning if it is not
+// running. The process runs with the container's environment (opts.Env
+// added, overriding), working directory and user. If ctx ends first the
+// process is killed. Stdin is read until EOF in a goroutine that may
+// outlive Exec by one blocked Read: close it after Exec returns.
 type Execer interface {
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
 }
@@ -144,8 +213,13 @@ type StatsReader interface {
 	Stats(ctx context.Context, id string) (*Stats, error)
 }
 
-// Stats is a container's resource usage.
+// Stats is a container's resource usage. StatsReader returns
+// ErrNotFound for an unknown container and ErrNotRunning for one that is
+// not running.
 type Stats struct {
-	MemoryBytes    uint64
+	// MemoryBytes is the working set: usage less inactive file cache, as
+	// the kubelet counts it.
+	MemoryBytes uint64
+	// CPUNanoseconds is the CPU time used since the container started.
 	CPUNanoseconds uint64
 }
