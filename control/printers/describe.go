@@ -785,6 +785,10 @@ func (d *describer) podTemplate(t *corev1.PodTemplateSpec) {
 	if t.Spec.PriorityClassName != "" {
 		d.line(1, "Priority Class Name:\t%s\n", t.Spec.PriorityClassName)
 	}
+	// Where the template's pods may run, as kubectl 1.32 shows it (1.20
+	// did not).
+	d.keyValues("  Node-Selectors", t.Spec.NodeSelector)
+	d.tolerations("  Tolerations", t.Spec.Tolerations)
 }
 
 func (d *describer) deployment(dep *appsv1.Deployment) {
@@ -852,7 +856,7 @@ func (d *describer) service(svc *corev1.Service, eps *corev1.Endpoints) {
 	d.line(0, "Namespace:\t%s\n", svc.Namespace)
 	d.keyValues("Labels", svc.Labels)
 	d.annotations("Annotations", svc.Annotations)
-	d.line(0, "Selector:\t%s\n", labelsOrEmpty(svc.Spec.Selector))
+	d.line(0, "Selector:\t%s\n", formatLabels(svc.Spec.Selector))
 	d.line(0, "Type:\t%s\n", svc.Spec.Type)
 	if p := svc.Spec.IPFamilyPolicy; p != nil {
 		d.line(0, "IP Family Policy:\t%s\n", *p)
@@ -917,21 +921,15 @@ func (d *describer) service(svc *corev1.Service, eps *corev1.Endpoints) {
 	if svc.Spec.ExternalTrafficPolicy != "" {
 		d.line(0, "External Traffic Policy:\t%s\n", svc.Spec.ExternalTrafficPolicy)
 	}
+	if p := svc.Spec.InternalTrafficPolicy; p != nil {
+		d.line(0, "Internal Traffic Policy:\t%s\n", *p)
+	}
 	if svc.Spec.HealthCheckNodePort != 0 {
 		d.line(0, "HealthCheck NodePort:\t%d\n", svc.Spec.HealthCheckNodePort)
 	}
 	if len(svc.Spec.LoadBalancerSourceRanges) > 0 {
 		d.line(0, "LoadBalancer Source Ranges:\t%s\n", strings.Join(svc.Spec.LoadBalancerSourceRanges, ","))
 	}
-}
-
-// labelsOrEmpty is k=v,k=v; describe service prints nothing for no selector.
-func labelsOrEmpty(m map[string]string) string {
-	s := formatLabels(m)
-	if s == none {
-		return ""
-	}
-	return s
 }
 
 // Node and Namespace -------------------------------------------------------
@@ -1016,9 +1014,9 @@ func (d *describer) namespace(ns *corev1.Namespace) {
 			d.line(1, "%s\t%s\t%s\t%s\t%s\n", c.Type, c.Status, rfc1123(c.LastTransitionTime.Time), c.Reason, c.Message)
 		}
 	}
-	// drover has no ResourceQuota or LimitRange objects to list.
-	d.line(0, "\nNo resource quota.\n")
-	d.line(0, "\nNo LimitRange resource.\n")
+	// kubectl adds quota and limit sections only when the server serves
+	// resourcequotas and limitranges; drover serves neither, so kubectl
+	// (1.20 as 1.32) ends here.
 }
 
 // ConfigMap and Secret ------------------------------------------------------
@@ -1028,22 +1026,25 @@ func (d *describer) configMap(cm *corev1.ConfigMap) {
 	d.line(0, "Namespace:\t%s\n", cm.Namespace)
 	d.keyValues("Labels", cm.Labels)
 	d.annotations("Annotations", cm.Annotations)
+	// kubectl 1.32's layout: a blank line after each value, then a
+	// BinaryData section (sizes only) even when it is empty. (kubectl 1.20
+	// had neither.)
 	d.line(0, "\nData\n====\n")
 	for _, k := range sortedKeys(cm.Data) {
 		d.line(0, "%s:\n----\n", k)
 		d.line(0, "%s\n", cm.Data[k])
+		d.line(0, "\n")
 	}
-	if len(cm.BinaryData) > 0 {
-		d.line(0, "\nBinaryData\n====\n")
-		keys := make([]string, 0, len(cm.BinaryData))
-		for k := range cm.BinaryData {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			d.line(0, "%s: %d bytes\n", k, len(cm.BinaryData[k]))
-		}
+	d.line(0, "\nBinaryData\n====\n")
+	keys := make([]string, 0, len(cm.BinaryData))
+	for k := range cm.BinaryData {
+		keys = append(keys, k)
 	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		d.line(0, "%s: %d bytes\n", k, len(cm.BinaryData[k]))
+	}
+	d.line(0, "\n")
 }
 
 func (d *describer) secret(s *corev1.Secret) {

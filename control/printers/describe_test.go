@@ -345,11 +345,13 @@ Pod Template:
     Port:       80/TCP
     Host Port:  0/TCP
     Limits:
-      memory:     128Mi
-    Readiness:    http-get http://:80/healthz delay=0s timeout=1s period=10s #success=1 #failure=3
-    Environment:  <none>
-    Mounts:       <none>
-  Volumes:        <none>
+      memory:      128Mi
+    Readiness:     http-get http://:80/healthz delay=0s timeout=1s period=10s #success=1 #failure=3
+    Environment:   <none>
+    Mounts:        <none>
+  Volumes:         <none>
+  Node-Selectors:  <none>
+  Tolerations:     <none>
 Conditions:
   Type          Status  Reason
   ----          ------  ------
@@ -369,6 +371,25 @@ Events:
 	if strings.Contains(out, "RollingUpdateStrategy") || !strings.HasSuffix(squash(out), "Events: <none>\n") {
 		t.Errorf("recreate deployment:\n%s", out)
 	}
+
+	// Node selectors and tolerations of the template, one per line, as
+	// kubectl 1.32 prints them.
+	dep.Spec.Template.Spec.NodeSelector = map[string]string{"zone": "a", "disk": "ssd"}
+	dep.Spec.Template.Spec.Tolerations = []corev1.Toleration{
+		{Key: "k", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
+		{Key: "a", Operator: corev1.TolerationOpEqual, Value: "b"},
+	}
+	dep.Status.Conditions = nil
+	out = describe(t, dep, nil)
+	if want := `  Volumes:         <none>
+  Node-Selectors:  disk=ssd
+                   zone=a
+  Tolerations:     a=b
+                   k:NoSchedule op=Exists
+Events:            <none>
+`; !strings.HasSuffix(out, want) {
+		t.Errorf("template node selectors and tolerations:\n%s\nwant it to end:\n%s", out, want)
+	}
 }
 
 func TestDescribeReplicaSet(t *testing.T) {
@@ -382,7 +403,7 @@ func TestDescribeReplicaSet(t *testing.T) {
 	containsAll(t, describe(t, rs, nil),
 		"Name: web-7d4b9c\n", "Selector: app=web\n", "Controlled By: Deployment/web\n",
 		"Replicas: 2 current / 3 desired\n", "Pod Template:\n Labels: <none>\n Containers:\n nginx:\n",
-		"Volumes: <none>\nEvents: <none>\n",
+		"Volumes: <none>\n Node-Selectors: <none>\n Tolerations: <none>\nEvents: <none>\n",
 	)
 }
 
@@ -393,6 +414,7 @@ func sampleService() *corev1.Service {
 			Type: corev1.ServiceTypeNodePort, ClusterIP: "10.96.0.20", ClusterIPs: []string{"10.96.0.20"},
 			IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol}, Selector: map[string]string{"app": "web"},
 			SessionAffinity: corev1.ServiceAffinityNone, ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
+			InternalTrafficPolicy: ptr(corev1.ServiceInternalTrafficPolicyCluster),
 			Ports: []corev1.ServicePort{
 				{Name: "http", Port: 80, TargetPort: intstr.FromInt(8080), NodePort: 30080, Protocol: "TCP"},
 				{Name: "metrics", Port: 9090, TargetPort: intstr.FromString("metrics"), NodePort: 30090, Protocol: "TCP"},
@@ -421,6 +443,7 @@ NodePort:                 metrics  30090/TCP
 Endpoints:                10.244.1.5:9090
 Session Affinity:         None
 External Traffic Policy:  Cluster
+Internal Traffic Policy:  Cluster
 Events:                   <none>
 `
 	eps := &corev1.Endpoints{Subsets: []corev1.EndpointSubset{
@@ -437,6 +460,14 @@ Events:                   <none>
 	out := describe(t, sampleService(), nil)
 	if strings.Contains(out, "Endpoints:") || !strings.Contains(squash(out), "NodePort: http 30080/TCP\n") {
 		t.Errorf("plain Describe of a service:\n%s", out)
+	}
+	// No selector reads <none>, as kubectl's; no internal traffic policy
+	// (a server that does not default one) leaves the line out.
+	svc := sampleService()
+	svc.Spec.Selector, svc.Spec.InternalTrafficPolicy = nil, nil
+	out = describe(t, svc, nil)
+	if !strings.Contains(out, "\nSelector:                 <none>\n") || strings.Contains(out, "Internal Traffic Policy") {
+		t.Errorf("service without a selector or an internal traffic policy:\n%s", out)
 	}
 }
 
@@ -477,11 +508,10 @@ func TestDescribeNamespace(t *testing.T) {
 Labels:       <none>
 Annotations:  <none>
 Status:       Active
-
-No resource quota.
-
-No LimitRange resource.
 `
+	// No quota or limit lines: kubectl prints them only when the server
+	// serves resourcequotas and limitranges, and drover serves neither.
+	// No events either, as kubectl.
 	diffText(t, describe(t, ns, []corev1.Event{{Reason: "Ignored"}}), want)
 }
 
@@ -498,10 +528,36 @@ Data
 a:
 ----
 v
+
 b.conf:
 ----
 x=1
 y=2
+
+
+BinaryData
+====
+
+Events:  <none>
+`
+	diffText(t, describe(t, cm, nil), want)
+
+	// Binary data shows as sizes, sorted by key.
+	cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "bin", Namespace: "default"},
+		BinaryData: map[string][]byte{"z": []byte("hello"), "b": {0, 1, 2}}}
+	want = `Name:         bin
+Namespace:    default
+Labels:       <none>
+Annotations:  <none>
+
+Data
+====
+
+BinaryData
+====
+b: 3 bytes
+z: 5 bytes
+
 Events:  <none>
 `
 	diffText(t, describe(t, cm, nil), want)
