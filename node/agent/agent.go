@@ -96,6 +96,9 @@ type Config struct {
 	// (default 2s: restarts and probes also wake workers on their own).
 	StatusInterval time.Duration
 	ResyncInterval time.Duration
+	// BackoffInitial and BackoffMax bound the restart back-off of crashing
+	// containers and failing pulls (defaults 10s and 5m, as the kubelet).
+	BackoffInitial, BackoffMax time.Duration
 	Logger         *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
@@ -140,6 +143,12 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.ResyncInterval <= 0 {
 		cfg.ResyncInterval = 2 * time.Second
+	}
+	if cfg.BackoffInitial <= 0 {
+		cfg.BackoffInitial = backoffInitial
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = backoffMax
 	}
 	if cfg.MaxPods <= 0 {
 		cfg.MaxPods = 110

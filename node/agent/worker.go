@@ -368,9 +368,9 @@ func (w *podWorker) observe(ctx context.Context, st *containerState) {
 			st.backoff = 0
 		}
 		if st.backoff == 0 {
-			st.backoff = backoffInitial
+			st.backoff = w.a.cfg.BackoffInitial
 		} else {
-			st.backoff = min(st.backoff*2, backoffMax)
+			st.backoff = min(st.backoff*2, w.a.cfg.BackoffMax)
 		}
 		st.backoffUntil = s.FinishedAt.Add(st.backoff)
 	}
@@ -387,7 +387,12 @@ func (w *podWorker) startIfDue(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		st.waitingMessage = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s", st.backoff.Round(time.Second), c.Name, pod.Name)
 		return
 	}
-	if st.waitingReason == "ImagePullBackOff" && now.Before(st.backoffUntil) {
+	if (st.waitingReason == "ErrImagePull" || st.waitingReason == "ImagePullBackOff") && now.Before(st.backoffUntil) {
+		if st.waitingReason != "ImagePullBackOff" {
+			w.a.events.event(pod, corev1.EventTypeNormal, "BackOff", fieldPath(c), "Back-off pulling image %q", c.Image)
+		}
+		st.waitingReason = "ImagePullBackOff"
+		st.waitingMessage = fmt.Sprintf("Back-off pulling image %q", c.Image)
 		return
 	}
 	if err := w.startContainer(ctx, pod, c, st); err != nil {
@@ -409,11 +414,9 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		reason := "ErrImagePull"
 		if errors.Is(err, ErrImageNeverPull) {
 			reason = "ErrImageNeverPull"
-		} else if st.waitingReason == "ErrImagePull" || st.waitingReason == "ImagePullBackOff" {
-			reason = "ImagePullBackOff"
 		}
 		st.waitingReason, st.waitingMessage = reason, err.Error()
-		st.backoff = min(max(st.backoff*2, backoffInitial), backoffMax)
+		st.backoff = min(max(st.backoff*2, a.cfg.BackoffInitial), a.cfg.BackoffMax)
 		st.backoffUntil = a.cfg.Now().Add(st.backoff)
 		a.events.event(pod, corev1.EventTypeWarning, "Failed", fp, "Failed to pull image %q: %v", c.Image, err)
 		return err
