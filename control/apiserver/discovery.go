@@ -102,6 +102,7 @@ var subresourceVerbs = map[string][]string{
 	"binding":  {"create"},
 	"log":      {"get"},
 	"token":    {"create"},
+	"exec":     {"create", "get"},
 	"finalize": {"update"},
 }
 
@@ -122,6 +123,8 @@ func resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 				ar.Group, ar.Version, ar.Kind = "autoscaling", "v1", "Scale"
 			case "binding":
 				ar.Kind = "Binding"
+			case "exec":
+				ar.Kind = "PodExecOptions"
 			case "token":
 				ar.Group, ar.Version, ar.Kind = "authentication.k8s.io", "v1", "TokenRequest"
 			}

@@ -116,6 +116,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri *reque
 			return
 		}
 		s.podLog(w, r, ri)
+	case "exec":
+		if ri.verb != "get" && ri.verb != "create" {
+			writeStatus(w, methodNotAllowed(r, ri))
+			return
+		}
+		s.podExec(w, r, ri)
 	case "token":
 		if ri.verb != "create" {
 			writeStatus(w, methodNotAllowed(r, ri))
@@ -808,11 +814,22 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request, ri *requestInfo)
 		writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", pod.Name)))
 		return
 	}
-	if s.cfg.PodLogs == nil {
-		writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("no node agent serves logs for node %s", pod.Spec.NodeName)))
+	s.proxyLogs(w, r, pod)
+}
+
+// podExec serves pods/exec through the node's agent.
+func (s *Server) podExec(w http.ResponseWriter, r *http.Request, ri *requestInfo) {
+	obj, err := s.storage.Get(r.Context(), ri.resource, ri.namespace, ri.name, false)
+	if err != nil {
+		writeStatus(w, err)
 		return
 	}
-	s.cfg.PodLogs(w, r, pod)
+	pod := obj.(*corev1.Pod)
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("cannot exec into a container in a completed pod; current phase is %s", pod.Status.Phase)))
+		return
+	}
+	s.proxyExec(w, r, pod)
 }
 
 // serviceAccountToken answers serviceaccounts/<name>/token with a bearer

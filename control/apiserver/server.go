@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,10 +52,10 @@ type Config struct {
 	// Addresses are the API addresses of every master, for the "kubernetes"
 	// Service's endpoints; nil skips it.
 	Addresses func() []string
-	// PodLogs serves pods/log for a pod bound to a node (the node agent
-	// has the logs); nil answers 503.
-	PodLogs func(w http.ResponseWriter, r *http.Request, pod *corev1.Pod)
-	Logger  *slog.Logger
+	// NodeClientTLS is the TLS config for calling node agents (pods/log,
+	// pods/exec): this master's client certificate; nil answers 503.
+	NodeClientTLS func() *tls.Config
+	Logger        *slog.Logger
 }
 
 // Server is the Kubernetes-compatible API server of one master.

@@ -36,7 +36,7 @@ func (m *Master) startKubeAPI(ctx context.Context) error {
 		return err
 	}
 	srv, err := apiserver.New(apiserver.Config{
-		Store: m.Store, TokenKey: key,
+		Store: m.Store, TokenKey: key, NodeClientTLS: m.nodeClientTLS,
 		ServiceCIDR: m.cfg.ServiceCIDR, NodePortRange: m.cfg.NodePortRange, MaxBodyBytes: m.cfg.MaxRequestBytes,
 		ClusterCIDR: m.cfg.ClusterCIDR, NodeCIDRMaskSize: m.cfg.NodeCIDRMaskSize,
 		Version: m.cfg.Version, Logger: m.log.With("component", "apiserver"),
@@ -221,4 +221,28 @@ func (m *Master) runLeaderWork(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+}
+
+// nodeClientTLS is how this master calls node agents: with its own
+// certificate (group drover:masters), which agents check against the
+// cluster CA. Agents serve self-signed certificates, trusted by the node's
+// registered address as kube-apiserver trusts kubelets without a kubelet CA.
+func (m *Master) nodeClientTLS() *tls.Config {
+	var cert *tls.Certificate
+	if m.devKubeCA != nil {
+		m.caMu.Lock()
+		if m.devNodeCert == nil {
+			if c, _, _, err := m.devKubeCA.Issue(m.cfg.ID, nil, "drover:masters"); err == nil {
+				m.devNodeCert = &c
+			}
+		}
+		cert = m.devNodeCert
+		m.caMu.Unlock()
+	} else {
+		_, cert = m.tls.Current()
+	}
+	if cert == nil {
+		return nil
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}, InsecureSkipVerify: true}
 }

@@ -89,26 +89,27 @@ type Config struct {
 
 // Master is a running master.
 type Master struct {
-	cfg       Config
-	log       *slog.Logger
-	Store     *raftstore.Store
-	Gossip    *cluster.Gossip
-	API       *apiserver.Server
-	kubeAddr  string
-	devKubeCA *pki.CA // dev mode: the local CA of the Kubernetes API
-	tls       *pki.Dynamic
-	caX       *cluster.CAExchange
-	caMu      sync.Mutex // serializes TLS identity changes
-	grpc      *grpc.Server
-	apiLn     net.Listener
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	closeMu   sync.Mutex
-	closed    bool
-	KeyNote   string // set when a gossip key was generated: how to pass it on
-	PKIDir    string
-	apiAddr   string
-	gossAddr  string
+	cfg         Config
+	log         *slog.Logger
+	Store       *raftstore.Store
+	Gossip      *cluster.Gossip
+	API         *apiserver.Server
+	kubeAddr    string
+	devKubeCA   *pki.CA          // dev mode: the local CA of the Kubernetes API
+	devNodeCert *tls.Certificate // dev mode: this master's certificate for agents
+	tls         *pki.Dynamic
+	caX         *cluster.CAExchange
+	caMu        sync.Mutex // serializes TLS identity changes
+	grpc        *grpc.Server
+	apiLn       net.Listener
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	closeMu     sync.Mutex
+	closed      bool
+	KeyNote     string // set when a gossip key was generated: how to pass it on
+	PKIDir      string
+	apiAddr     string
+	gossAddr    string
 }
 
 func isLoopback(hostport string) bool {

@@ -101,7 +101,7 @@ var Resources = []*Resource{
 	newRes[corev1.Namespace, *corev1.Namespace, corev1.NamespaceList, *corev1.NamespaceList](Resource{Version: "v1", Name: "namespaces", Singular: "namespace", Kind: "Namespace",
 		ShortNames: []string{"ns"}, Subresources: []string{"status", "finalize"}, ResetStatusCreate: true}),
 	newRes[corev1.Pod, *corev1.Pod, corev1.PodList, *corev1.PodList](Resource{Version: "v1", Name: "pods", Singular: "pod", Kind: "Pod", Namespaced: true,
-		ShortNames: []string{"po"}, Categories: []string{"all"}, Subresources: []string{"status", "binding", "log"}, ResetStatusCreate: true}),
+		ShortNames: []string{"po"}, Categories: []string{"all"}, Subresources: []string{"status", "binding", "log", "exec"}, ResetStatusCreate: true}),
 	newRes[corev1.Node, *corev1.Node, corev1.NodeList, *corev1.NodeList](Resource{Version: "v1", Name: "nodes", Singular: "node", Kind: "Node",
 		ShortNames: []string{"no"}, Subresources: []string{"status"}}),
 	newRes[corev1.Service, *corev1.Service, corev1.ServiceList, *corev1.ServiceList](Resource{Version: "v1", Name: "services", Singular: "service", Kind: "Service", Namespaced: true,
