@@ -51,6 +51,29 @@ func createNetNS(path string) error {
 	return nil
 }
 
+// withNetNS runs fn on an OS thread that has joined the network namespace
+// at path. As in createNetNS the thread is never unlocked and ends with the
+// goroutine.
+func withNetNS(path string, fn func() error) error {
+	errCh := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		f, err := os.Open(path)
+		if err != nil {
+			errCh <- err
+			return
+		}
+		err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
+		f.Close()
+		if err != nil {
+			errCh <- fmt.Errorf("join netns %s: %w", path, err)
+			return
+		}
+		errCh <- fn()
+	}()
+	return <-errCh
+}
+
 // isNetNS reports whether path is a mounted namespace file.
 func isNetNS(path string) bool {
 	var st unix.Statfs_t

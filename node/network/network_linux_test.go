@@ -175,27 +175,8 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// inNetNS runs fn on an OS thread that has joined the network namespace
-// at path. The thread is never unlocked, so it ends with fn's goroutine
-// and no other goroutine runs in that namespace.
-func inNetNS(path string, fn func() error) error {
-	errCh := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open(path)
-		if err != nil {
-			errCh <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errCh <- fmt.Errorf("setns %s: %w", path, err)
-			return
-		}
-		errCh <- fn()
-	}()
-	return <-errCh
-}
+// inNetNS runs fn inside the network namespace at path.
+func inNetNS(path string, fn func() error) error { return withNetNS(path, fn) }
 
 // checkInterfaces checks that the sandbox has lo (up, 127.0.0.1) and eth0
 // (up, with the sandbox's IP inside cidr) and nothing else.
@@ -499,6 +480,56 @@ func TestSetupAndTeardownAreIdempotent(t *testing.T) {
 	}
 	if err := e.m.Teardown(ctx, "never-set-up"); err != nil {
 		t.Errorf("Teardown of an unknown sandbox: %v", err)
+	}
+}
+
+// Check finds a sandbox whose interface was removed behind the Manager's
+// back; Teardown and Setup repair it.
+func TestCheck(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	before := saveNAT(t)
+	ports := []PortMapping{{HostPort: freePort(t), ContainerPort: 80}}
+	sb, err := e.m.Setup(ctx, "checked", ports)
+	if err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	t0 := time.Now()
+	if err := e.m.Check("checked"); err != nil {
+		t.Fatalf("Check of a fresh sandbox: %v", err)
+	}
+	t.Logf("Check: %v", time.Since(t0))
+	if err := e.m.Check("unknown"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Check of an unknown sandbox: %v, want ErrNotFound", err)
+	}
+	err = inNetNS(sb.NetNS, func() error {
+		_, err := run(ctx, "ip", "link", "del", "eth0")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Check("checked"); !errors.Is(err, ErrBroken) {
+		t.Fatalf("Check without eth0: %v, want ErrBroken", err)
+	}
+	during := saveNAT(t)
+	if err := e.m.Teardown(ctx, "checked"); err != nil {
+		t.Fatalf("Teardown of a broken sandbox: %v", err)
+	}
+	e.checkGone(t, sb, before, during)
+	again, err := e.m.Setup(ctx, "checked", ports)
+	if err != nil {
+		t.Fatalf("Setup again: %v", err)
+	}
+	if err := e.m.Check("checked"); err != nil {
+		t.Errorf("Check after repair: %v", err)
+	}
+	checkInterfaces(t, again, e.cidr)
+	if err := unix.Unmount(again.NetNS, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Check("checked"); !errors.Is(err, ErrBroken) {
+		t.Errorf("Check without a netns: %v, want ErrBroken", err)
 	}
 }
 
