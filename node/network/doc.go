@@ -18,6 +18,10 @@
 //	partial ──── Setup ───────┘
 //	(agent died mid-setup: CNI DEL first, then ADD again)
 //
+// Setup of a sandbox that is set up returns it without checking it; Check
+// does (netns, lo, eth0 and its address, the host veth) and reports
+// ErrBroken, which Teardown followed by Setup repairs.
+//
 // Every step is idempotent. The state file is written before anything else
 // is created and removed after everything else is gone, so List reports
 // every sandbox that may own anything on the host, and an agent restarted at
