@@ -99,7 +99,7 @@ type Config struct {
 	// BackoffInitial and BackoffMax bound the restart back-off of crashing
 	// containers and failing pulls (defaults 10s and 5m, as the kubelet).
 	BackoffInitial, BackoffMax time.Duration
-	Logger         *slog.Logger
+	Logger                     *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// Version is reported as the node's kubelet version.

@@ -2,12 +2,19 @@ package agent_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,7 +53,22 @@ func newNode(t *testing.T, srv *apiservertest.Server, name string) *node {
 }
 
 func (n *node) start() {
+	n.startWith(nil)
+}
+
+// startWith starts the agent; with srv it also serves the daemon endpoint
+// on a loopback port, reported in the Node's status.
+func (n *node) startWith(srv *apiservertest.Server) {
 	var mu sync.Mutex
+	var ln net.Listener
+	port := int32(0)
+	if srv != nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			n.t.Fatal(err)
+		}
+		port = int32(ln.Addr().(*net.TCPAddr).Port)
+	}
 	a, err := agent.New(agent.Config{NodeName: n.name, Client: n.c, Runtime: n.rt, Images: n.images,
 		Network: func(cidr string) (agent.Network, error) {
 			mu.Lock()
@@ -60,7 +82,7 @@ func (n *node) start() {
 			}
 			return n.net, nil
 		},
-		DataDir: n.dataDir, Address: "192.0.2.10", CPU: 4, MemoryBytes: 8 << 30,
+		DataDir: n.dataDir, Address: n.address(srv), DaemonPort: port, CPU: 4, MemoryBytes: 8 << 30,
 		StatusInterval: 200 * time.Millisecond, ResyncInterval: 50 * time.Millisecond,
 		BackoffInitial: 200 * time.Millisecond, BackoffMax: time.Second, Version: "test", RuntimeName: "hollow://test"})
 	if err != nil {
@@ -70,6 +92,16 @@ func (n *node) start() {
 	n.cancel = cancel
 	n.done = make(chan error, 1)
 	go func() { n.done <- a.Run(ctx) }()
+	if ln != nil {
+		go a.Serve(ctx, ln, srv.CA.CertPEM)
+	}
+}
+
+func (n *node) address(srv *apiservertest.Server) string {
+	if srv != nil {
+		return "127.0.0.1" // the daemon endpoint listens here
+	}
+	return "192.0.2.10"
 }
 
 func (n *node) stop() {
@@ -310,5 +342,100 @@ func TestAgentRestartAdoptsContainers(t *testing.T) {
 	after := n.waitPod("keep", running)
 	if after.Status.ContainerStatuses[0].RestartCount != 0 || after.Status.PodIP != before.Status.PodIP {
 		t.Fatalf("adopted pod changed: restarts %d, IP %s -> %s", after.Status.ContainerStatuses[0].RestartCount, before.Status.PodIP, after.Status.PodIP)
+	}
+}
+
+// pods/log and pods/exec go from the API server to the agent's daemon
+// endpoint and back.
+func TestLogsAndExecThroughTheAPI(t *testing.T) {
+	srv := apiservertest.Start(t)
+	c, _, err := client.NewFromKubeconfig(srv.Kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{t: t, name: "n1", c: c, rt: rthollow.New(rthollow.Config{}), images: hollow.NewImages(), dataDir: t.TempDir()}
+	n.startWith(srv)
+	t.Cleanup(n.stop)
+	p := n.create(podOn("n1", "web", corev1.RestartPolicyAlways, "sleep", "1d"))
+	n.waitPod("web", running)
+	// The hollow runtime writes no logs: write what a shim would.
+	logFile := filepath.Join(n.dataDir, "pods", string(p.UID), "logs", "main", "0.log")
+	lines := "2026-01-02T15:04:05.000000001Z stdout F first line\n2026-01-02T15:04:06.000000001Z stderr F second line\n"
+	if err := os.WriteFile(logFile, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+srv.Token)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/api/v1/namespaces/default/pods/web/log"); code != 200 || body != "first line\nsecond line\n" {
+		t.Fatalf("logs: %d %q", code, body)
+	}
+	if code, body := get("/api/v1/namespaces/default/pods/web/log?tailLines=1&timestamps=true"); code != 200 || body != "2026-01-02T15:04:06.000000001Z second line\n" {
+		t.Fatalf("tail with timestamps: %d %q", code, body)
+	}
+	if code, body := get("/api/v1/namespaces/default/pods/web/log?container=nope"); code != 400 || !strings.Contains(body, "container nope is not valid") {
+		t.Fatalf("unknown container: %d %s", code, body)
+	}
+	if code, body := get("/api/v1/namespaces/default/pods/web/log?previous=true"); code != 400 || !strings.Contains(body, "previous terminated container") {
+		t.Fatalf("previous without one: %d %s", code, body)
+	}
+
+	// exec over WebSocket with Kubernetes' channel protocol.
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: srv.CA.Pool()}, Subprotocols: []string{"v4.channel.k8s.io"}}
+	u := strings.Replace(srv.URL, "https://", "wss://", 1) + "/api/v1/namespaces/default/pods/web/exec?command=echo&command=hello&stdout=true&stderr=true"
+	conn, resp, err := d.Dial(u, http.Header{"Authorization": {"Bearer " + srv.Token}})
+	if err != nil {
+		body := ""
+		if resp != nil {
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+		}
+		t.Fatalf("exec dial: %v %s", err, body)
+	}
+	defer conn.Close()
+	var stdout strings.Builder
+	var status string
+	for {
+		_, msg, err := conn.ReadMessage()
+		if err != nil {
+			break
+		}
+		switch msg[0] {
+		case 1:
+			stdout.Write(msg[1:])
+		case 3:
+			status = string(msg[1:])
+		}
+	}
+	if stdout.String() != "hello\n" || !strings.Contains(status, `"status":"Success"`) {
+		t.Fatalf("exec: stdout %q status %s", stdout.String(), status)
+	}
+	// A non-zero exit comes back as a NonZeroExitCode status.
+	u = strings.Replace(srv.URL, "https://", "wss://", 1) + "/api/v1/namespaces/default/pods/web/exec?command=exit&command=3&stdout=true"
+	conn2, _, err := d.Dial(u, http.Header{"Authorization": {"Bearer " + srv.Token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	status = ""
+	for {
+		_, msg, err := conn2.ReadMessage()
+		if err != nil {
+			break
+		}
+		if msg[0] == 3 {
+			status = string(msg[1:])
+		}
+	}
+	if !strings.Contains(status, "NonZeroExitCode") || !strings.Contains(status, `"message":"3"`) {
+		t.Fatalf("exit status: %s", status)
 	}
 }

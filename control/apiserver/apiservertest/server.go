@@ -9,6 +9,8 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -41,19 +43,29 @@ func Start(t testing.TB) *Server {
 	c := raftstoretest.New(t, 1, raftstoretest.Options{})
 	s := &Server{Store: c, TokenKey: []byte("apiservertest token key")}
 	s.Token = apiserver.AdminToken(s.TokenKey)
-	api, err := apiserver.New(apiserver.Config{Store: c.Store(0), TokenKey: func() []byte { return s.TokenKey }, Version: "test"})
+	var err error
+	if s.CA, err = pki.NewCA("apiservertest CA"); err != nil {
+		t.Fatal(err)
+	}
+	// The certificate this API server shows node agents (pods/log, exec).
+	nodeCert, _, _, err := s.CA.Issue("apiservertest", nil, "drover:masters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := apiserver.New(apiserver.Config{Store: c.Store(0), TokenKey: func() []byte { return s.TokenKey }, Version: "test",
+		NodeClientTLS: func() *tls.Config {
+			return &tls.Config{Certificates: []tls.Certificate{nodeCert}, InsecureSkipVerify: true}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.API = api
-	if s.CA, err = pki.NewCA("apiservertest CA"); err != nil {
-		t.Fatal(err)
-	}
 	cert, _, _, err := s.CA.Issue("apiserver", []string{"127.0.0.1", "localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewUnstartedServer(api)
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake noise from tests of bad certificates
 	hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: s.CA.Pool()}
 	hs.StartTLS()
 	s.URL = hs.URL
