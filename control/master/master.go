@@ -7,7 +7,9 @@ package master
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -99,6 +101,7 @@ type Master struct {
 	devNodeCert *tls.Certificate // dev mode: this master's certificate for agents
 	tls         *pki.Dynamic
 	caX         *cluster.CAExchange
+	secret      []byte     // the masters' secret (--encrypt): gossip and CA-exchange keys derive from it
 	caMu        sync.Mutex // serializes TLS identity changes
 	grpc        *grpc.Server
 	apiLn       net.Listener
@@ -153,9 +156,10 @@ func Start(cfg Config) (*Master, error) {
 	var secret []byte
 	if !cfg.Insecure {
 		var err error
-		if secret, err = m.gossipKey(); err != nil {
+		if m.secret, err = m.gossipKey(); err != nil {
 			return nil, err
 		}
+		secret = GossipKey(m.secret)
 		if err := m.setupCA(); err != nil {
 			return nil, err
 		}
@@ -270,8 +274,20 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-// gossipKey returns the gossip encryption key: the configured one, the one
-// saved in the data dir, or a new one (saved, and noted for the operator).
+// GossipKey is the gossip encryption key derived from the masters' secret.
+// Agents get it (in their join token) to join gossip; they cannot derive
+// the CA-exchange key from it.
+func GossipKey(secret []byte) []byte { return deriveKey(secret, "drover gossip key v1") }
+
+func deriveKey(secret []byte, label string) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(label))
+	return h.Sum(nil)
+}
+
+// gossipKey returns the masters' secret: the configured one (--encrypt),
+// the one saved in the data dir, or a new one (saved, and noted for the
+// operator).
 func (m *Master) gossipKey() ([]byte, error) {
 	path := filepath.Join(m.cfg.DataDir, "gossip.key")
 	enc := m.cfg.EncryptKey
@@ -334,7 +350,11 @@ func (m *Master) setupCA() error {
 	}
 	// The maintain loop publishes the CA in use in gossip meta; this
 	// callback runs inside gossip's state exchange, so it only installs it.
-	m.caX = cluster.NewCAExchange(ca, committed, func(*pki.CA) { m.syncTLS() }, m.log)
+	var err error
+	m.caX, err = cluster.NewCAExchange(ca, committed, deriveKey(m.secret, "drover CA exchange key v1"), func(*pki.CA) { m.syncTLS() }, m.log)
+	if err != nil {
+		return err
+	}
 	if committed {
 		return m.saveCA(ca)
 	}

@@ -1,7 +1,11 @@
 package cluster
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -9,12 +13,15 @@ import (
 )
 
 // CAExchange settles which certificate authority a cluster's masters share,
-// over encrypted gossip (the gossip key is the cluster's root secret, so
-// never run it without encryption). Every master starts with a candidate: the
+// over gossip. Agents share the gossip key too, so the CA (with its private
+// key) travels sealed with AES-GCM under a key only masters hold (derived
+// from the masters' secret); members without it cannot read it, and what
+// they send is ignored. Every master starts with a candidate: the
 // CA in its data dir, one given by flags, or a fresh one. A committed CA (one
 // a bootstrapped master uses) always wins; between uncommitted candidates the
 // lowest fingerprint wins, so all masters converge on one before bootstrap.
 type CAExchange struct {
+	aead      cipher.AEAD
 	mu        sync.Mutex
 	ca        *pki.CA
 	committed bool
@@ -28,13 +35,22 @@ type caWire struct {
 	Key       []byte `json:"key"`
 }
 
-// NewCAExchange starts from a candidate CA; onChange is called (without
-// locks held) whenever another master's CA is adopted.
-func NewCAExchange(ca *pki.CA, committed bool, onChange func(*pki.CA), logger *slog.Logger) *CAExchange {
+// NewCAExchange starts from a candidate CA; sealKey (32 bytes) seals it
+// on the wire; onChange is called (without locks held) whenever another
+// master's CA is adopted.
+func NewCAExchange(ca *pki.CA, committed bool, sealKey []byte, onChange func(*pki.CA), logger *slog.Logger) (*CAExchange, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &CAExchange{ca: ca, committed: committed, onChange: onChange, log: logger}
+	block, err := aes.NewCipher(sealKey)
+	if err != nil {
+		return nil, fmt.Errorf("CA exchange key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &CAExchange{aead: aead, ca: ca, committed: committed, onChange: onChange, log: logger}, nil
 }
 
 // Current returns the CA and whether it is committed.
@@ -57,13 +73,31 @@ func (x *CAExchange) Local() []byte {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	b, _ := json.Marshal(caWire{Committed: x.committed, Cert: x.ca.CertPEM, Key: x.ca.KeyPEM})
-	return b
+	nonce := make([]byte, x.aead.NonceSize())
+	rand.Read(nonce)
+	return x.aead.Seal(nonce, nonce, b, []byte(caWireLabel))
+}
+
+// caWireLabel binds sealed CA blobs to their purpose.
+const caWireLabel = "drover CA exchange v1"
+
+func (x *CAExchange) open(b []byte) ([]byte, bool) {
+	n := x.aead.NonceSize()
+	if len(b) < n {
+		return nil, false
+	}
+	out, err := x.aead.Open(nil, b[:n], b[n:], []byte(caWireLabel))
+	return out, err == nil
 }
 
 // Merge implements SharedState.
 func (x *CAExchange) Merge(remote []byte) {
+	plain, ok := x.open(remote)
+	if !ok {
+		return // an agent, or a master of another cluster
+	}
 	var w caWire
-	if err := json.Unmarshal(remote, &w); err != nil || len(w.Cert) == 0 {
+	if err := json.Unmarshal(plain, &w); err != nil || len(w.Cert) == 0 {
 		return
 	}
 	ca, err := pki.ParseCA(w.Cert, w.Key)
