@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/droverhq/drover/control/jointoken"
 	"github.com/droverhq/drover/control/rbac"
 	"github.com/droverhq/drover/control/registry"
 )
@@ -17,7 +18,7 @@ import (
 // without a lookup, and nothing secret is stored in the store.
 //
 //	drover-admin.<mac>              the admin (group system:masters)
-//	drover-node.<node>.<mac>        a node agent (system:node:<node>, group system:nodes)
+//	drover-node.<node>.<mac>        a node agent (system:node:<node>, group system:nodes), see control/jointoken
 //	drover-sa.<ns>.<name>.<uid>.<mac>  a service account, valid while it exists with that uid
 //
 // Rotating the CA rotates every token.
@@ -36,9 +37,10 @@ func mac(key []byte, msg string) string {
 // AdminToken is the cluster admin's bearer token.
 func AdminToken(key []byte) string { return adminPrefix + mac(key, "admin") }
 
-// NodeToken is a node agent's bearer token.
+// NodeToken is a node agent's bearer token (agents mint it themselves
+// from their join token's secret; see control/jointoken).
 func NodeToken(key []byte, node string) string {
-	return nodePrefix + node + "." + mac(key, "node:"+node)
+	return jointoken.NodeToken(jointoken.JoinSecret(key), node)
 }
 
 // ServiceAccountToken is a service account's bearer token.
@@ -86,10 +88,8 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request) (rbac.User, 
 			return rbac.User{Name: "admin", Groups: []string{groupMasters, groupAuthenticated}}, true
 		}
 	case strings.HasPrefix(tok, nodePrefix):
-		rest := strings.TrimPrefix(tok, nodePrefix)
-		i := strings.LastIndexByte(rest, '.')
-		if i > 0 && hmac.Equal([]byte(tok), []byte(NodeToken(key, rest[:i]))) {
-			return rbac.User{Name: "system:node:" + rest[:i], Groups: []string{"system:nodes", groupAuthenticated}}, true
+		if node, ok := jointoken.CheckNodeToken(jointoken.JoinSecret(key), tok); ok {
+			return rbac.User{Name: "system:node:" + node, Groups: []string{"system:nodes", groupAuthenticated}}, true
 		}
 	case strings.HasPrefix(tok, saPrefix):
 		rest := strings.TrimPrefix(tok, saPrefix)

@@ -34,6 +34,13 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request, ri *re
 	case ri.path == "/healthz" || ri.path == "/livez" || ri.path == "/readyz":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok"))
+	case ri.path == "/cacerts":
+		if s.cfg.CACert == nil || len(s.cfg.CACert()) == 0 {
+			writeStatus(w, notFoundPath())
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Write(s.cfg.CACert())
 	case ri.path == "/version" || ri.path == "/version/":
 		writeJSON(w, http.StatusOK, s.versionInfo())
 	case ri.path == "/api":

@@ -55,6 +55,10 @@ type Config struct {
 	// NodeClientTLS is the TLS config for calling node agents (pods/log,
 	// pods/exec): this master's client certificate; nil answers 503.
 	NodeClientTLS func() *tls.Config
+	// CACert returns the cluster CA certificate (PEM), served without
+	// authentication at /cacerts so joining agents can fetch it and check
+	// it against the hash in their join token.
+	CACert func() []byte
 	Logger        *slog.Logger
 }
 
@@ -203,7 +207,7 @@ func (s *Server) authorize(ctx context.Context, attrs rbac.Attributes) rbac.Deci
 
 func isPublic(path string) bool {
 	switch path {
-	case "/healthz", "/livez", "/readyz", "/version", "/version/":
+	case "/healthz", "/livez", "/readyz", "/version", "/version/", "/cacerts":
 		return true
 	}
 	return false

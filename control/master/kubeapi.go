@@ -15,6 +15,7 @@ import (
 
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/control/apiserver"
+	"github.com/droverhq/drover/control/jointoken"
 	"github.com/droverhq/drover/raftstore/pki"
 )
 
@@ -36,7 +37,7 @@ func (m *Master) startKubeAPI(ctx context.Context) error {
 		return err
 	}
 	srv, err := apiserver.New(apiserver.Config{
-		Store: m.Store, TokenKey: key, NodeClientTLS: m.nodeClientTLS,
+		Store: m.Store, TokenKey: key, NodeClientTLS: m.nodeClientTLS, CACert: m.caCertPEM,
 		ServiceCIDR: m.cfg.ServiceCIDR, NodePortRange: m.cfg.NodePortRange, MaxBodyBytes: m.cfg.MaxRequestBytes,
 		ClusterCIDR: m.cfg.ClusterCIDR, NodeCIDRMaskSize: m.cfg.NodeCIDRMaskSize,
 		Version: m.cfg.Version, Logger: m.log.With("component", "apiserver"),
@@ -158,6 +159,12 @@ func (m *Master) writeKubeconfig(ca *pki.CA) error {
 	}
 	server, token := "https://"+m.kubeAddr, apiserver.AdminToken(caTokenKey(ca))
 	caLine := "\n    certificate-authority-data: " + base64.StdEncoding.EncodeToString(ca.CertPEM)
+	if m.secret != nil {
+		tok := jointoken.New(GossipKey(m.secret), jointoken.JoinSecret(caTokenKey(ca)), ca.CertPEM)
+		if err := pki.WriteFile(m.cfg.DataDir, JoinTokenName, []byte(tok+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write the join token: %w", err)
+		}
+	}
 	kc := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
@@ -245,4 +252,22 @@ func (m *Master) nodeClientTLS() *tls.Config {
 		return nil
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}, InsecureSkipVerify: true}
+}
+
+// JoinTokenName is the file in the data dir holding the agents' join token.
+const JoinTokenName = "join-token"
+
+// JoinTokenPath is where the agents' join token is written once the
+// cluster has formed.
+func (m *Master) JoinTokenPath() string { return filepath.Join(m.cfg.DataDir, JoinTokenName) }
+
+// caCertPEM is the CA certificate clients of the Kubernetes API trust.
+func (m *Master) caCertPEM() []byte {
+	if m.devKubeCA != nil {
+		return m.devKubeCA.CertPEM
+	}
+	if ca, _ := m.tls.Current(); ca != nil {
+		return ca.CertPEM
+	}
+	return nil
 }
