@@ -41,6 +41,13 @@ type RESTConfig struct {
 
 	// UserAgent defaults to "drover".
 	UserAgent string
+
+	// Endpoints, when set, lists host:port addresses of equivalent API
+	// servers (e.g. every master, from gossip): connections go to one that
+	// answers, moving to another when it fails. Host still names the
+	// scheme; server certificates are checked against CAData without a
+	// host name.
+	Endpoints func() []string
 }
 
 func (rc *RESTConfig) baseURL() (*url.URL, error) {
@@ -86,9 +93,18 @@ func (rc *RESTConfig) transport() (*http.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
+	dial := (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	proxy := http.ProxyFromEnvironment
+	if rc.Endpoints != nil {
+		if err := useFailover(rc, tc); err != nil {
+			return nil, err
+		}
+		dial = (&failoverDialer{endpoints: rc.Endpoints, d: net.Dialer{KeepAlive: 30 * time.Second}}).DialContext
+		proxy = nil
+	}
 	return &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		Proxy:               proxy,
+		DialContext:         dial,
 		TLSClientConfig:     tc,
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   true,
