@@ -51,7 +51,13 @@ func newEnv(t testing.TB) *env {
 // start runs a scheduler until the test ends (or stop is called).
 func (e *env) start(cfg scheduler.Config) {
 	e.t.Helper()
-	cfg.Client = e.c
+	// A client of its own, as the master would give it: its connections
+	// are not shared with the test's.
+	c, _, err := client.NewFromKubeconfig(e.srv.Kubeconfig, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg.Client = c
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(e.t)
 	}

@@ -113,7 +113,7 @@ type NodeAffinity struct{}
 func (NodeAffinity) Name() string { return "NodeAffinity" }
 
 func (NodeAffinity) Filter(p *PodInfo, n *NodeInfo) []string {
-	if matchesNodeSelector(p.Pod, n.Node) && matchesRequiredAffinity(p.Pod, n.Node) {
+	if (len(p.Pod.Spec.NodeSelector) == 0 || matchesNodeSelector(p.Pod, n.Node)) && matchesRequiredAffinity(p.Pod, n.Node) {
 		return nil
 	}
 	return affinity

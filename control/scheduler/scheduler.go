@@ -29,8 +29,10 @@ type Config struct {
 	// Algorithm decides where pods go; nil means DefaultAlgorithm().
 	Algorithm *Algorithm
 	// BindWorkers is how many binds may be in flight at once (default
-	// 64): decisions are made one at a time, binds overlap, and the store
-	// commits concurrent writes together.
+	// 16): decisions are made one at a time, binds overlap, and the store
+	// commits concurrent writes together. The API server speaks HTTP/1.1
+	// and the client keeps 25 idle connections per host: more requests
+	// in flight than that open (and TLS-handshake) new connections.
 	BindWorkers int
 	// ReportWorkers write the condition and event of pods that fit
 	// nowhere (default 4).
@@ -59,7 +61,7 @@ func (c *Config) setDefaults() {
 		c.Algorithm = DefaultAlgorithm()
 	}
 	if c.BindWorkers <= 0 {
-		c.BindWorkers = 64
+		c.BindWorkers = 16
 	}
 	if c.ReportWorkers <= 0 {
 		c.ReportWorkers = 4
