@@ -153,10 +153,10 @@ func TestSchedule(t *testing.T) {
 			want:  "b",
 		},
 		{
-			name: "siblings spread even onto a fuller node",
-			pod:  newPod("p", "100m", "128Mi", ownedBy("rs")),
+			name:  "siblings spread even onto a fuller node",
+			pod:   newPod("p", "100m", "128Mi", ownedBy("rs")),
 			nodes: []*corev1.Node{readyNode("big", "8", "16Gi", 110), readyNode("small", "2", "4Gi", 110)},
-			pods: []*corev1.Pod{newPod("x", "100m", "128Mi", on("big"), ownedBy("rs")), newPod("y", "1", "1Gi", on("small"))},
+			pods:  []*corev1.Pod{newPod("x", "100m", "128Mi", on("big"), ownedBy("rs")), newPod("y", "1", "1Gi", on("small"))},
 			// big: least allocated 97, spread 0 -> 97; small: 58 + 2*100 -> 258.
 			want: "small",
 		},
