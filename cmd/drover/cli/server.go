@@ -15,7 +15,10 @@ import (
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
+	"github.com/droverhq/drover/client"
+	"github.com/droverhq/drover/control/leader"
 	"github.com/droverhq/drover/control/master"
+	"github.com/droverhq/drover/control/scheduler"
 	"github.com/droverhq/drover/raftstore"
 )
 
@@ -266,6 +269,18 @@ func serverRun(ctx context.Context, s Streams, o *serverOptions) error {
 		KubeAPI: o.kubeAPI, AdvertiseKubeAPI: o.advertiseKube,
 		ServiceCIDR: o.serviceCIDR, NodePortRange: o.nodePorts, MaxRequestBytes: o.maxBody,
 		ClusterCIDR: o.clusterCIDR, NodeCIDRMaskSize: o.nodeMask,
+		LeaderWork: func(c *client.Client) []leader.Work {
+			sched, err := scheduler.New(scheduler.Config{Client: c, Logger: logger.With("component", "scheduler")})
+			if err != nil {
+				logger.Error("scheduler not started", "err", err)
+				return nil
+			}
+			return []leader.Work{{Name: "scheduler", Run: func(ctx context.Context) {
+				if err := sched.Run(ctx); err != nil && ctx.Err() == nil {
+					logger.Error("scheduler stopped", "err", err)
+				}
+			}}}
+		},
 		DeadServerTimeout: o.deadTimeout, Store: sc, Version: Version, Logger: logger,
 	})
 	if err != nil {
