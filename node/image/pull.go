@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -109,11 +110,12 @@ func (s *Store) Pull(ctx context.Context, ref string, creds []Credential, progre
 
 func (s *Store) pull(ctx context.Context, p parsedRef, creds []Credential, emit func(Progress)) (*Image, error) {
 	start := s.now()
+	tr := &httpsOnly{base: s.transport, insecure: s.insecure}
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithPlatform(s.platform),
 		remote.WithUserAgent("drover"),
-		remote.WithTransport(s.transport),
+		remote.WithTransport(tr),
 	}
 	repo := p.ref.Context()
 	matching := matchingCredentials(creds, repo.RegistryStr(), repo.RepositoryStr())
@@ -136,6 +138,9 @@ func (s *Store) pull(ctx context.Context, p parsedRef, creds []Credential, emit 
 		}
 	}
 	if err != nil {
+		if tr.refused.Load() {
+			err = fmt.Errorf("%w (the registry may speak only plain HTTP; list %s as an insecure registry to allow that)", err, registryKey(repo.RegistryStr()))
+		}
 		return nil, err
 	}
 	img, err := desc.Image()
@@ -176,6 +181,7 @@ func isAuthError(err error) bool {
 type httpsOnly struct {
 	base     http.RoundTripper
 	insecure map[string]bool
+	refused  atomic.Bool // a plain-HTTP request was refused
 }
 
 func (h *httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -183,6 +189,7 @@ func (h *httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
+		h.refused.Store(true)
 		return nil, fmt.Errorf("refusing plain HTTP to %s: not one of the insecure registries", req.URL.Host)
 	}
 	return h.base.RoundTrip(req)

@@ -122,14 +122,13 @@ func (img *Image) clone() *Image {
 // several processes (the agent and the drover image CLI) may use one Dir
 // at once.
 type Store struct {
-	dir      string
-	log      *slog.Logger
-	insecure map[string]bool
-	platform v1.Platform
-	now      func() time.Time
-	jobs     int
-	// transport speaks plain HTTP only to insecure registries.
-	transport http.RoundTripper
+	dir       string
+	log       *slog.Logger
+	insecure  map[string]bool
+	platform  v1.Platform
+	now       func() time.Time
+	jobs      int
+	transport http.RoundTripper // wrapped per pull in httpsOnly
 
 	ctx    context.Context // ends at Close; parent of shared pulls
 	cancel context.CancelFunc
@@ -174,7 +173,7 @@ func Open(cfg Config) (*Store, error) {
 	for _, r := range cfg.InsecureRegistries {
 		s.insecure[registryKey(r)] = true
 	}
-	s.transport = &httpsOnly{base: remote.DefaultTransport, insecure: s.insecure}
+	s.transport = remote.DefaultTransport
 	for _, d := range []string{"", "blobs/sha256", "layers/sha256", "layers/tmp", "containers", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("image: %w", err)

@@ -42,5 +42,6 @@ Then, from another terminal:
 	// kubectl-style verbs over the Kubernetes-compatible API (kube.go).
 	root.AddCommand(newGetCmd(s), newDescribeCmd(s), newApplyCmd(s), newCreateCmd(s), newDeleteCmd(s), newScaleCmd(s), newConfigCmd(s), newAPIResourcesCmd(s))
 	root.AddCommand(newCordonCmd(s), newUncordonCmd(s)) // node maintenance (cordon.go)
+	root.AddCommand(newImageCmd(s))
 	return root
 }
