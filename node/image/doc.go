@@ -34,8 +34,8 @@
 //     directory without layer.json is never used and is unpacked again.
 //     Temporary files of processes that died are removed by Open.
 //   - Integrity: every layer's uncompressed content must hash to the
-//     diffID its image config lists (registry blobs are also checked
-//     against their digests while they download), and is stored under it.
+//     diffID its image config lists, and is stored under it; the config
+//     itself is checked against the digest its manifest names.
 //   - Sharing: concurrent pulls of one name download once; concurrent
 //     pulls of images that share a layer unpack it once.
 //   - Several processes: the agent and the drover image CLI may use one

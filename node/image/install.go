@@ -82,6 +82,9 @@ func (s *Store) install(ctx context.Context, key, digest, manifest string, img v
 	if cf.OS != "" && cf.OS != s.platform.OS {
 		return nil, fmt.Errorf("the image is for %s/%s, not %s", cf.OS, cf.Architecture, s.platform.OS)
 	}
+	if cf.Architecture != "" && cf.Architecture != s.platform.Architecture {
+		s.log.Warn("image is for another architecture; its programs may not run here", "image", key, "architecture", cf.Architecture, "host", s.platform.Architecture)
+	}
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, fmt.Errorf("listing layers: %w", err)

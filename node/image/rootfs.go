@@ -63,7 +63,16 @@ func (s *Store) PrepareRootFS(ctx context.Context, img *Image, id string) (strin
 	}
 	dir := s.containerDir(id)
 	target := filepath.Join(dir, "rootfs")
-	if cur, err := s.readRootFS(id); err == nil {
+	cur, err := s.readRootFS(id)
+	if err == nil && cur.ImageID == "" && !cur.Mounted {
+		// A crash between creating the directory and writing its record:
+		// nothing uses it.
+		if err := s.ReleaseRootFS(id); err != nil {
+			return "", err
+		}
+		cur, err = nil, fs.ErrNotExist
+	}
+	if err == nil {
 		if cur.ImageID != img.ID || !slices.Equal(cur.Layers, img.Layers) {
 			return "", fmt.Errorf("%w: %s was prepared from %s (%s)", ErrRootFSExists, id, cur.Ref, cur.ImageID)
 		}
@@ -71,7 +80,8 @@ func (s *Store) PrepareRootFS(ctx context.Context, img *Image, id string) (strin
 			return target, nil
 		}
 		return target, s.mountRootFS(cur)
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
 

@@ -236,6 +236,21 @@ func TestRootFSMountsNeverLeak(t *testing.T) {
 		t.Fatalf("busy mount left: %v", m)
 	}
 
+	// A crash between creating a container's directory and writing its
+	// record leaves a directory ListRootFS reports and Prepare reuses.
+	if err := os.MkdirAll(filepath.Join(dir, "containers", "torn", "upper"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if fss, _ := s.ListRootFS(); len(fss) != 1 || fss[0].ID != "torn" || fss[0].Ref != "" || fss[0].Mounted {
+		t.Fatalf("ListRootFS with a torn directory: %+v", fss)
+	}
+	if _, err := s.PrepareRootFS(ctx, img, "torn"); err != nil {
+		t.Fatalf("prepare over a torn directory: %v", err)
+	}
+	if err := s.ReleaseRootFS("torn"); err != nil {
+		t.Fatal(err)
+	}
+
 	// Failures leave nothing behind.
 	broken := *img
 	broken.Layers = append(slices.Clone(img.Layers), "sha256:"+fmt.Sprintf("%064x", 1))

@@ -247,7 +247,9 @@ func (s *Store) Get(ref string) (*Image, error) {
 	return img.clone(), nil
 }
 
-// lookup finds ref in idx: by canonical name, then by ID or digest.
+// lookup finds ref in idx: by canonical name; a digest reference
+// (repo@sha256:...) also by an image of that repository with that
+// digest; then by ID or digest.
 func lookup(idx map[string]*Image, ref string) *Image {
 	if img, ok := idx[ref]; ok {
 		return img
@@ -255,6 +257,17 @@ func lookup(idx map[string]*Image, ref string) *Image {
 	if key, ok := CanonicalName(ref); ok {
 		if img, ok := idx[key]; ok {
 			return img
+		}
+		if repo, digest, ok := strings.Cut(key, "@"); ok {
+			var match *Image
+			for _, img := range idx {
+				if img.Digest == digest && repoOf(img.Ref) == repo && (match == nil || img.Ref < match.Ref) {
+					match = img
+				}
+			}
+			if match != nil {
+				return match
+			}
 		}
 	}
 	if validDigest(ref) {
@@ -267,6 +280,17 @@ func lookup(idx map[string]*Image, ref string) *Image {
 		return match
 	}
 	return nil
+}
+
+// repoOf is the repository of a canonical name (without tag or digest).
+func repoOf(key string) string {
+	if i := strings.Index(key, "@"); i >= 0 {
+		return key[:i]
+	}
+	if i := strings.LastIndex(key, ":"); i > strings.LastIndex(key, "/") {
+		return key[:i]
+	}
+	return key
 }
 
 // complete reports whether all of img's layers are unpacked.

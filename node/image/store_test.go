@@ -266,13 +266,21 @@ func TestPullPicksPlatformFromIndex(t *testing.T) {
 	if img.Digest != idxDigest.String() || img.Manifest != digestOf(t, host) || img.Architecture != runtime.GOARCH {
 		t.Errorf("got digest %s manifest %s arch %s; want %s, %s, %s", img.Digest, img.Manifest, img.Architecture, idxDigest, digestOf(t, host), runtime.GOARCH)
 	}
-	// By digest, too.
+	// A digest reference finds the image pulled by tag.
 	dref := reg.Ref("test/multi@" + idxDigest.String())
-	if _, err := s.Pull(context.Background(), dref, nil, nil); err != nil {
+	if got, err := s.Ensure(context.Background(), dref, image.PullNever, nil); err != nil || got.Ref != img.Ref {
+		t.Fatalf("Never by digest: %v, %v", got, err)
+	}
+	if _, err := s.Get(reg.Ref("test/other@" + idxDigest.String())); !errors.Is(err, image.ErrNotFound) {
+		t.Errorf("a digest of another repository matched: %v", err)
+	}
+	// Pulling by digest into a fresh store files it under the digest.
+	s2 := newStore(t, reg.Host)
+	if _, err := s2.Pull(context.Background(), dref, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(dref); err != nil {
-		t.Fatal(err)
+	if got, err := s2.Get(dref); err != nil || got.Ref != dref || got.ID != img.ID {
+		t.Fatalf("Get(%s) = %+v, %v", dref, got, err)
 	}
 }
 
