@@ -77,6 +77,7 @@ func (s *Store) unpackLayer(ctx context.Context, diffID string, r io.Reader) (la
 		}
 	}()
 
+	start := time.Now()
 	h := sha256.New()
 	tee := io.TeeReader(r, h)
 	size, err := unpackTar(ctx, filepath.Join(tmp, "fs"), tee)
@@ -92,9 +93,11 @@ func (s *Store) unpackLayer(ctx context.Context, diffID string, r io.Reader) (la
 		return layerMeta{}, fmt.Errorf("layer content hashes to %s, the image config says %s", got, diffID)
 	}
 	meta := layerMeta{DiffID: diffID, Size: size, Unpacked: s.now().UTC()}
+	unpacked := time.Now()
 	if err := syncDir(tmp, syncFS); err != nil {
 		return layerMeta{}, err
 	}
+	s.log.Debug("unpacked layer", "diffID", diffID, "bytes", size, "took", unpacked.Sub(start), "sync", time.Since(unpacked))
 	if err := writeJSONFile(filepath.Join(tmp, "layer.json"), meta); err != nil {
 		return layerMeta{}, err
 	}

@@ -387,3 +387,42 @@ func TestGCKeepsImagesInUse(t *testing.T) {
 		t.Errorf("%d layers left after everything was collected", len(ls))
 	}
 }
+
+func TestRootFSConcurrentPrepareRelease(t *testing.T) {
+	imagetest.RequireRoot(t)
+	reg := imagetest.InProcess(t)
+	s := newStore(t, reg.Host)
+	img := pullImage(t, s, reg, "test/busybox:v1", imagetest.Busybox(t))
+	ctx := context.Background()
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 5 {
+				id := fmt.Sprintf("g%d-%d", g, i)
+				p, err := s.PrepareRootFS(ctx, img, id)
+				if err == nil {
+					_, err = os.Stat(filepath.Join(p, "bin/busybox"))
+				}
+				if err == nil {
+					err = s.ReleaseRootFS(id)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if m := mountsUnder(t, s.Dir()); len(m) != 0 {
+		t.Errorf("mounts left: %v", m)
+	}
+	if fss, _ := s.ListRootFS(); len(fss) != 0 {
+		t.Errorf("%d root filesystems left", len(fss))
+	}
+}

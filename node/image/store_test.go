@@ -539,3 +539,59 @@ func basic(user, pass string) authn.Authenticator {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func TestGCDuringPullDefersLayerRemoval(t *testing.T) {
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	defer release()
+	hold := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/slow/blobs/") && r.Method == http.MethodGet {
+				<-gate
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	reg := imagetest.InProcess(t, hold)
+	s := newStore(t, reg.Host)
+	ctx := context.Background()
+	old := pullImage(t, s, reg, "test/old:v1", imagetest.Append(t, imagetest.Busybox(t), imagetest.Layer(t, imagetest.File("old", "old"))))
+	slow := reg.Push(t, "test/slow:v1", imagetest.Append(t, imagetest.Busybox(t), imagetest.Layer(t, imagetest.File("slow", "slow"))))
+	done := make(chan error, 1)
+	go func() { _, err := s.Pull(ctx, slow, nil, nil); done <- err }()
+	waitFor(t, 10*time.Second, func() bool { return s.PullWaiters(slow) == 1 }, "the pull to start")
+
+	// The pull holds the GC lock shared from before its first blob; wait
+	// until it is blocked on the layer download. GC removes the unused
+	// image from the index but leaves its layers for later.
+	keepAll := func(string) bool { return true }
+	waitFor(t, 10*time.Second, func() bool {
+		res, err := s.GC(ctx, keepAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Deferred
+	}, "the pull to hold the GC lock")
+	res, err := s.GC(ctx, nil)
+	if err != nil || !res.Deferred || !slices.Equal(res.Images, []string{old.Ref}) || res.Layers != 0 {
+		t.Fatalf("GC during a pull: %+v, %v", res, err)
+	}
+	if _, err := s.Get(old.Ref); !errors.Is(err, image.ErrNotFound) {
+		t.Errorf("GC kept the unused image: %v", err)
+	}
+	if _, err := os.Stat(s.LayerDir(old.Layers[1])); err != nil {
+		t.Errorf("GC removed a layer while a pull ran: %v", err)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.GC(ctx, keepAll)
+	if err != nil || res.Deferred || res.Layers != 1 {
+		t.Errorf("GC after the pull: %+v, %v", res, err)
+	}
+	if _, err := s.Get(slow); err != nil {
+		t.Errorf("the pulled image: %v", err)
+	}
+}
