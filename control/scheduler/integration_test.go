@@ -2,8 +2,8 @@ package scheduler_test
 
 import (
 	"context"
-	"net/http"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"

@@ -321,9 +321,10 @@ func needsCondition(pod *corev1.Pod, msg string) bool {
 	return true
 }
 
-// retryLoop tries unschedulable pods again every RetryInterval.
+// retryLoop tries unschedulable pods again once they have waited
+// RetryInterval, checking four times per interval.
 func (r *run) retryLoop(ctx context.Context) {
-	t := time.NewTicker(r.s.cfg.RetryInterval)
+	t := time.NewTicker(r.s.cfg.RetryInterval / 4)
 	defer t.Stop()
 	for {
 		select {

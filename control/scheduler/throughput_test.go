@@ -4,8 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,7 +31,16 @@ var (
 	benchOwners   = flag.Int("sched.owners", 100, "ReplicaSets the pods belong to (for spreading)")
 	benchBinders  = flag.Int("sched.bind-workers", 0, "scheduler bind workers (0: the default)")
 	benchModes    = flag.String("sched.modes", "backlog,stream", "which measurements: backlog (pods created first, then the scheduler starts), stream (pods created while it runs)")
+	benchReps     = flag.Int("sched.reps", 3, "repetitions of each measurement, each on a fresh API server")
 )
+
+// result is one measurement.
+type result struct {
+	podsPerSec float64
+	cpuPerPod  float64 // µs of this process's CPU per pod
+	otherCPU   float64 // cores other processes used during the window
+	p50, p99   time.Duration
+}
 
 // TestSchedulingThroughput measures pods bound per second, end to end
 // through the real API server (HTTPS, one store member with fsync), onto
@@ -38,12 +50,47 @@ func TestSchedulingThroughput(t *testing.T) {
 	if !*benchRun {
 		t.Skip("a measurement: run with -sched.bench (make bench-sched)")
 	}
-	for _, mode := range []string{"backlog", "stream"} {
-		if !slices.Contains(splitComma(*benchModes), mode) {
+	results := map[string][]result{}
+	modes := splitComma(*benchModes)
+	for rep := range *benchReps {
+		// Alternate the order, so neither mode always runs first.
+		order := slices.Clone(modes)
+		if rep%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, mode := range order {
+			t.Run(fmt.Sprintf("%s/rep=%d", mode, rep+1), func(t *testing.T) {
+				results[mode] = append(results[mode], measure(t, mode))
+			})
+		}
+	}
+	for _, mode := range modes {
+		rs := results[mode]
+		if len(rs) == 0 {
 			continue
 		}
-		t.Run(mode, func(t *testing.T) { measure(t, mode) })
+		line := fmt.Sprintf("SUMMARY mode=%s nodes=%d pods=%d reps=%d: pods bound/s %s; process CPU µs/pod %s; other processes' CPU (cores) %s",
+			mode, *benchNodes, *benchPods, len(rs),
+			spread(rs, func(r result) float64 { return r.podsPerSec }, "%.0f"),
+			spread(rs, func(r result) float64 { return r.cpuPerPod }, "%.0f"),
+			spread(rs, func(r result) float64 { return r.otherCPU }, "%.2f"))
+		if mode == "stream" {
+			line += fmt.Sprintf("; create->bound p50 ms %s, p99 ms %s",
+				spread(rs, func(r result) float64 { return float64(r.p50.Microseconds()) / 1000 }, "%.0f"),
+				spread(rs, func(r result) float64 { return float64(r.p99.Microseconds()) / 1000 }, "%.0f"))
+		}
+		t.Log(line)
 	}
+}
+
+// spread formats the median and the range of a measure: "1,234 [1,100–1,300]".
+func spread(rs []result, f func(result) float64, format string) string {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return fmt.Sprintf(format+" ["+format+"–"+format+"]", v[len(v)/2], v[0], v[len(v)-1])
 }
 
 func splitComma(s string) []string {
@@ -58,7 +105,7 @@ func splitComma(s string) []string {
 	return out
 }
 
-func measure(t *testing.T, mode string) {
+func measure(t *testing.T, mode string) result {
 	e := newEnv(t)
 	ctx := context.Background()
 	nNodes, nPods := *benchNodes, *benchPods
@@ -119,14 +166,14 @@ func measure(t *testing.T, mode string) {
 
 	cfg := scheduler.Config{BindWorkers: *benchBinders}
 	var start time.Time
-	var cpu0 time.Duration
+	var cpu0, busy0 time.Duration
 	switch mode {
 	case "backlog":
 		t1 := time.Now()
 		parallel(t, nPods, *benchCreators, func(i int) error { return e.createPod(ctx, newPod(i)) })
 		t.Logf("%d pods created in %v (%.0f/s)", nPods, time.Since(t1).Round(time.Millisecond), float64(nPods)/time.Since(t1).Seconds())
 		runtime.GC()
-		start, cpu0 = time.Now(), cpuTime()
+		start, cpu0, busy0 = time.Now(), cpuTime(), machineBusy()
 		e.start(cfg)
 	case "stream":
 		e.start(cfg)
@@ -134,7 +181,7 @@ func measure(t *testing.T, mode string) {
 		e.addPod(pod("warm-up", "", ""))
 		e.waitBound("warm-up")
 		runtime.GC()
-		start, cpu0 = time.Now(), cpuTime()
+		start, cpu0, busy0 = time.Now(), cpuTime(), machineBusy()
 		parallel(t, nPods, *benchCreators, func(i int) error {
 			created[i] = time.Now()
 			return e.createPod(ctx, newPod(i))
@@ -149,22 +196,29 @@ func measure(t *testing.T, mode string) {
 	end := slices.MaxFunc(bound, func(a, b time.Time) int { return a.Compare(b) })
 	elapsed := end.Sub(start)
 	cpu := cpuTime() - cpu0
+	res := result{
+		podsPerSec: float64(nPods) / elapsed.Seconds(),
+		cpuPerPod:  float64(cpu.Microseconds()) / float64(nPods),
+		otherCPU:   max(0, (machineBusy()-busy0-cpu).Seconds()/time.Since(start).Seconds()),
+	}
 	e.stop()
 	st := e.sched.Stats()
 	wcancel()
 
-	t.Logf("RESULT mode=%s nodes=%d pods=%d: all bound in %v = %.0f pods/s; process CPU %.0f µs/pod (API server, store, scheduler and load generator in one process); scheduler %+v",
-		mode, nNodes, nPods, elapsed.Round(time.Millisecond), float64(nPods)/elapsed.Seconds(), float64(cpu.Microseconds())/float64(nPods), st)
+	t.Logf("RESULT mode=%s nodes=%d pods=%d: all bound in %v = %.0f pods/s; process CPU %.0f µs/pod (API server, store, scheduler and load generator in one process); other processes %.2f cores; scheduler %+v",
+		mode, nNodes, nPods, elapsed.Round(time.Millisecond), res.podsPerSec, res.cpuPerPod, res.otherCPU, st)
 	if mode == "stream" {
 		lat := make([]time.Duration, nPods)
 		for i := range lat {
 			lat[i] = bound[i].Sub(created[i])
 		}
 		slices.Sort(lat)
+		res.p50, res.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
 		t.Logf("RESULT mode=stream create->bound latency p50 %v p99 %v max %v",
 			lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)*99/100].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 	}
 	verifyPlacement(t, e, nNodes, nPods)
+	return res
 }
 
 // verifyPlacement checks every pod is bound and no node is overcommitted,
@@ -227,6 +281,26 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineBusy is the CPU time all processes have used (from /proc/stat):
+// with this process's own, it tells how busy the rest of the machine was.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 func ptr[T any](v T) *T { return &v }
