@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/droverhq/drover/cmd/drover/cli.Version=$(VERSION)
 # Fault-injection scale: `make test-long` runs hundreds of linearizability histories.
 LIN_HISTORIES ?= 300
 
-.PHONY: build run test test-long bench bench-store bench-api lint fuzz clean
+.PHONY: build run test test-long bench bench-store bench-api bench-sched lint fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/drover
@@ -49,6 +49,16 @@ BENCH_API_FLAGS ?=
 bench-api: build
 	$(GO) build -o bin/apibench ./bench/apibench
 	./bin/apibench -drover ./$(BIN) $(BENCH_API_FLAGS)
+
+# The scheduler: 10,000 pods onto 1,000 hollow nodes (Node objects, no
+# agents) through a real API server over HTTPS, pods bound per second, 3
+# repetitions of each mode on fresh servers; about 3 min; see
+# docs/benchmarks.md. BENCH_SCHED_FLAGS="-sched.nodes=5000 -sched.reps=1"
+# and the like size it (-sched.pods, -sched.modes=backlog,stream,
+# -sched.bind-workers, -sched.creators).
+BENCH_SCHED_FLAGS ?=
+bench-sched:
+	$(GO) test -run '^TestSchedulingThroughput$$' -count=1 -v -timeout 60m ./control/scheduler/ -sched.bench $(BENCH_SCHED_FLAGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz "^FuzzDecode$$" -fuzztime 60s ./raftstore/command
