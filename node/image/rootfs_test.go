@@ -285,6 +285,13 @@ func TestRootFSWithManyLayers(t *testing.T) {
 		img = imagetest.Append(t, img, imagetest.Layer(t, imagetest.File("layer", fmt.Sprint(i)), imagetest.File(fmt.Sprintf("f%02d", i), "x")))
 	}
 	got := pullImage(t, s, reg, "test/many:v1", img)
+	optLen := 0
+	for _, l := range got.Layers {
+		optLen += len(filepath.Join(s.LayerDir(l), "fs")) + 1
+	}
+	if optLen <= 4095 {
+		t.Fatalf("the lowerdir option is %d bytes: too short to need the new mount API", optLen)
+	}
 	rootfs, err := s.PrepareRootFS(context.Background(), got, "many")
 	if err != nil {
 		t.Fatal(err)
