@@ -42,7 +42,7 @@ bench-store: build
 
 # The Kubernetes API of a 3-master cluster (create, get, update, lists of
 # 1k and 10k pods, watch fan-out to 1,000 watchers) against the Kubernetes
-# API latency SLO; about 5 min; see docs/benchmarks.md.
+# API latency SLO; about 3 min; see docs/benchmarks.md.
 # BENCH_API_FLAGS=-quick for a ~1 min smoke run; -json FILE; -profile for
 # per-row CPU profiles of every master.
 BENCH_API_FLAGS ?=
