@@ -191,8 +191,8 @@ type ExecOptions struct {
 	Env    []string
 	TTY    bool
 	Stdin  io.Reader // nil: no stdin
-	Stdout io.Writer
-	Stderr io.Writer // ignored with TTY (merged into Stdout)
+	Stdout io.Writer // nil discards; written from its own goroutine
+	Stderr io.Writer // ignored with TTY (merged into Stdout); written concurrently with Stdout
 	Resize <-chan TermSize
 }
 

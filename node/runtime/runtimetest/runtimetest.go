@@ -55,6 +55,10 @@ type Harness struct {
 	// and exits with code. The suite also execs the command "cat", which
 	// must copy stdin to stdout.
 	ExecArgs func(out string, code int) []string
+	// Ready, if set, waits until a container just started has set itself
+	// up as its behaviour says (installed its SIGTERM handler, say): a
+	// real process cannot honour a signal that comes before that.
+	Ready func(t *testing.T, rt runtime.Runtime, id string)
 	// Timeout bounds each wait for a state; zero means 10s.
 	Timeout time.Duration
 }
@@ -118,6 +122,9 @@ func start(t *testing.T, h *Harness, rt runtime.Runtime, id string, b Behavior) 
 	if err := rt.Start(context.Background(), spec); err != nil {
 		t.Fatalf("start %s: %v", id, err)
 	}
+	if h.Ready != nil {
+		h.Ready(t, rt, id)
+	}
 	return spec
 }
 
@@ -129,6 +136,9 @@ func testStartStatusList(t *testing.T, h *Harness) {
 	spec.Labels = map[string]string{"pod": "p1", "container": "web"}
 	if err := rt.Start(ctx, spec); err != nil {
 		t.Fatal(err)
+	}
+	if h.Ready != nil {
+		h.Ready(t, rt, "c1")
 	}
 	spec.Labels["pod"] = "changed after start" // the runtime keeps its own copy
 	st, err := rt.Status(ctx, "c1")
@@ -407,6 +417,12 @@ func testConcurrent(t *testing.T, h *Harness) {
 		})
 	}
 	wg.Wait()
+	if h.Ready != nil {
+		for i := range n {
+			h.Ready(t, rt, fmt.Sprintf("par-%d", i))
+		}
+		h.Ready(t, rt, "race")
+	}
 	winners := 0
 	won.Range(func(_, _ any) bool { winners++; return true })
 	if winners != 1 {
