@@ -59,7 +59,7 @@ type Config struct {
 	// authentication at /cacerts so joining agents can fetch it and check
 	// it against the hash in their join token.
 	CACert func() []byte
-	Logger        *slog.Logger
+	Logger *slog.Logger
 }
 
 // Server is the Kubernetes-compatible API server of one master.
@@ -72,6 +72,7 @@ type Server struct {
 	rbacOK  chan struct{} // closed once the RBAC index is loaded
 	once    sync.Once
 	now     func() time.Time
+	decoded *decodeCache // objects of recent changes, shared by watch streams
 }
 
 // New returns a Server; Run starts its background work.
@@ -97,6 +98,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, alloc: alloc, authz: rbac.New(), rbacOK: make(chan struct{}), now: time.Now}
 	s.storage = registry.NewStorage(cfg.Store, s.admit, alloc)
+	s.decoded = newDecodeCache(4096, func(key string, err error) { cfg.Logger.Warn("watch: undecodable object", "key", key, "err", err) })
 	if cfg.ClusterCIDR == "" {
 		cfg.ClusterCIDR = registry.DefaultClusterCIDR
 	}

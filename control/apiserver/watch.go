@@ -134,19 +134,29 @@ type watchEncoder struct {
 	failed  bool
 }
 
-// event turns one store event into at most one watch event.
+// event turns one store event into at most one watch event. Without
+// selectors or a Table, the stored JSON goes out as it is (with its
+// resourceVersion set): no decoding per watcher. Otherwise objects are
+// decoded through a cache shared by all watchers, so one change is decoded
+// once however many watch it.
 func (e *watchEncoder) event(ev *raftstore.Event, ls labels.Selector, fs fields.Selector) bool {
-	var cur, prev runtime.Object
-	var err error
-	if ev.PrevKV != nil {
-		if prev, err = registry.Decode(e.res, ev.PrevKV); err != nil {
-			e.s.log.Warn("watch: undecodable previous object", "key", string(ev.PrevKV.Key), "err", err)
-			prev = nil
+	if !e.out.table && ls.Empty() && fs.Empty() {
+		switch {
+		case ev.Type == kv.EventPut && ev.PrevKV != nil:
+			return e.sendRaw("MODIFIED", registry.WithResourceVersion(ev.KV.Value, ev.KV.ModRev))
+		case ev.Type == kv.EventPut:
+			return e.sendRaw("ADDED", registry.WithResourceVersion(ev.KV.Value, ev.KV.ModRev))
+		case ev.PrevKV != nil:
+			return e.sendRaw("DELETED", registry.WithResourceVersion(ev.PrevKV.Value, ev.KV.ModRev))
 		}
+		return true
+	}
+	var cur, prev runtime.Object
+	if ev.PrevKV != nil {
+		prev = e.s.decoded.get(e.res, ev.PrevKV)
 	}
 	if ev.Type == kv.EventPut {
-		if cur, err = registry.Decode(e.res, &ev.KV); err != nil {
-			e.s.log.Warn("watch: undecodable object", "key", string(ev.KV.Key), "err", err)
+		if cur = e.s.decoded.get(e.res, &ev.KV); cur == nil {
 			return true
 		}
 	}
@@ -160,10 +170,24 @@ func (e *watchEncoder) event(ev *raftstore.Event, ls labels.Selector, fs fields.
 	case inBefore && cur != nil:
 		return e.send("DELETED", cur) // left the selection
 	case inBefore:
-		// Deleted: the last state, at the revision of the delete.
-		m, _ := meta.Accessor(prev)
+		// Deleted: the last state, at the revision of the delete. The cached
+		// object is shared: change a copy.
+		gone := prev.DeepCopyObject()
+		m, _ := meta.Accessor(gone)
 		m.SetResourceVersion(strconv.FormatInt(ev.KV.ModRev, 10))
-		return e.send("DELETED", prev)
+		return e.send("DELETED", gone)
+	}
+	return true
+}
+
+func (e *watchEncoder) sendRaw(typ string, obj []byte) bool {
+	if e.failed {
+		return false
+	}
+	line, _ := json.Marshal(watchEvent{Type: typ, Object: obj})
+	if _, err := e.w.Write(append(line, '\n')); err != nil {
+		e.failed = true
+		return false
 	}
 	return true
 }

@@ -17,3 +17,16 @@ func TestCopyFieldReplacesWholeField(t *testing.T) {
 		t.Fatalf("copyField kept old values: %+v %v", next.Status, next.Labels)
 	}
 }
+
+func TestWithResourceVersion(t *testing.T) {
+	cases := map[string]string{
+		`{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a"},"spec":{}}`: `{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"42","name":"a"},"spec":{}}`,
+		`{"metadata":{}}`: `{"metadata":{"resourceVersion":"42"}}`,
+		`{"kind":"X"}`:    `{"kind":"X"}`,
+	}
+	for in, want := range cases {
+		if got := string(WithResourceVersion([]byte(in), 42)); got != want {
+			t.Errorf("%s: got %s, want %s", in, got, want)
+		}
+	}
+}

@@ -141,6 +141,10 @@ type ListOptions struct {
 	Limit        int64
 	Continue     string
 	Serializable bool
+	// Raw, when set, receives each stored object undecoded (with its
+	// resourceVersion injected) instead of Items: for lists without
+	// selectors, which then cost no decoding. It must not keep kv.
+	Raw func(obj []byte) error
 }
 
 // ListResult is one page of a collection.
@@ -149,6 +153,7 @@ type ListResult struct {
 	Revision  int64
 	Continue  string
 	Remaining *int64
+	count     int64 // items taken (Items, or handed to Raw)
 }
 
 type continueToken struct {
@@ -197,15 +202,23 @@ func (s *Storage) List(ctx context.Context, r *Resource, ns string, opts ListOpt
 		}
 		for i := range resp.KVs {
 			kv := &resp.KVs[i]
-			obj, err := Decode(r, kv)
-			if err != nil {
-				return nil, err
+			if opts.Raw != nil && !filtered {
+				if err := opts.Raw(WithResourceVersion(kv.Value, kv.ModRev)); err != nil {
+					return nil, err
+				}
+				res.count++
+			} else {
+				obj, err := Decode(r, kv)
+				if err != nil {
+					return nil, err
+				}
+				if !matches(obj, opts.Labels, opts.Fields) {
+					continue
+				}
+				res.Items = append(res.Items, obj)
+				res.count++
 			}
-			if !matches(obj, opts.Labels, opts.Fields) {
-				continue
-			}
-			res.Items = append(res.Items, obj)
-			if opts.Limit > 0 && int64(len(res.Items)) == opts.Limit {
+			if opts.Limit > 0 && res.count == opts.Limit {
 				next := append([]byte(string(kv.Key)), 0)
 				if i < len(resp.KVs)-1 || resp.More {
 					tok, _ := json.Marshal(continueToken{Rev: res.Revision, Start: string(next)})
@@ -223,6 +236,27 @@ func (s *Storage) List(ctx context.Context, r *Resource, ns string, opts ListOpt
 		}
 		start = resp.NextKey
 	}
+}
+
+// WithResourceVersion returns a stored object's JSON with its
+// metadata.resourceVersion set, without decoding it: objects are stored
+// with kind and apiVersion first, then metadata, and without a
+// resourceVersion (see encode).
+func WithResourceVersion(value []byte, rev int64) []byte {
+	const marker = `"metadata":{`
+	i := bytes.Index(value, []byte(marker))
+	if i < 0 {
+		return value
+	}
+	at := i + len(marker)
+	field := `"resourceVersion":"` + strconv.FormatInt(rev, 10) + `"`
+	out := make([]byte, 0, len(value)+len(field)+1)
+	out = append(out, value[:at]...)
+	out = append(out, field...)
+	if at < len(value) && value[at] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, value[at:]...)
 }
 
 func matches(obj runtime.Object, ls labels.Selector, fs fields.Selector) bool {
