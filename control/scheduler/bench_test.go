@@ -34,15 +34,31 @@ func benchPod(name string, owner int, node string) *corev1.Pod {
 	}
 }
 
-// BenchmarkSchedule is one decision over 1,000 nodes: every filter on
-// every node, every scorer on every feasible one.
+// BenchmarkSchedule is one decision over 1,000 and 5,000 nodes with 10
+// pods each: with the adaptive share of nodes to score (420 of 1,000, 500
+// of 5,000), and scoring every node.
 func BenchmarkSchedule(b *testing.B) {
-	snap := benchSnapshot(1000)
-	pod := benchPod("new", 7, "")
-	b.ReportAllocs()
-	for b.Loop() {
-		if node, _ := Schedule(pod, snap); node == "" {
-			b.Fatal("no node")
+	for _, n := range []int{1000, 5000} {
+		snap := benchSnapshot(n)
+		pod := NewPodInfo(benchPod("new", 7, ""))
+		for _, pct := range []int{0, 100} {
+			name := fmt.Sprintf("nodes=%d/score=adaptive", n)
+			if pct == 100 {
+				name = fmt.Sprintf("nodes=%d/score=all", n)
+			}
+			alg := &Algorithm{Filters: DefaultFilters(), Scorers: DefaultScorers(), PercentageOfNodesToScore: pct}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				start := 0
+				for b.Loop() {
+					snap.Start = start
+					node, _, examined := alg.schedule(pod, snap)
+					if node == "" {
+						b.Fatal("no node")
+					}
+					start = (start + examined) % n
+				}
+			})
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -275,5 +276,52 @@ func TestResponsible(t *testing.T) {
 		if Responsible(p) != want {
 			t.Errorf("schedulerName %q: responsible = %v", name, !want)
 		}
+	}
+}
+
+func TestNodesToFind(t *testing.T) {
+	cases := []struct{ pct, nodes, want int }{
+		{0, 0, 0}, {0, 50, 50}, {0, 100, 100}, {0, 150, 100}, {0, 1000, 420}, {0, 5000, 500}, {0, 20000, 1000},
+		{100, 1000, 1000}, {30, 1000, 300}, {1, 1000, 100}, {1, 80, 80},
+	}
+	for _, c := range cases {
+		a := &Algorithm{PercentageOfNodesToScore: c.pct}
+		if got := a.nodesToFind(c.nodes); got != c.want {
+			t.Errorf("%d%% of %d nodes: %d, want %d", c.pct, c.nodes, got, c.want)
+		}
+	}
+}
+
+func TestScheduleSamplesFromStart(t *testing.T) {
+	var nodes []*corev1.Node
+	for i := range 200 {
+		nodes = append(nodes, readyNode(fmt.Sprintf("n%03d", i), "2", "2Gi", 10))
+	}
+	snap := NewSnapshot(nodes, nil)
+	alg := DefaultAlgorithm()
+	p := NewPodInfo(newPod("p", "1", ""))
+	// 200 nodes: 100 are enough. All score the same: the first examined
+	// wins, and the next decision starts after the 100 examined.
+	snap.Start = 150
+	node, diag, examined := alg.schedule(p, snap)
+	if node != "n150" || diag != nil || examined != 100 {
+		t.Fatalf("from 150: %q %v examined %d; want n150, 100 examined", node, diag, examined)
+	}
+	// A node that wins on score outside the window is not seen...
+	better := NewSnapshot(append(slices.Clone(nodes), readyNode("n199x", "64", "64Gi", 10)), nil)
+	better.Start = 0
+	if node, _, _ := alg.schedule(p, better); node == "n199x" {
+		t.Fatal("scored a node beyond the first 100 feasible")
+	}
+	// ...unless every node is scored.
+	all := &Algorithm{Filters: DefaultFilters(), Scorers: DefaultScorers(), PercentageOfNodesToScore: 100}
+	if node, _, examined := all.schedule(p, better); node != "n199x" || examined != 201 {
+		t.Fatalf("scoring all: %q, %d examined", node, examined)
+	}
+	// Nothing fits: every node examined, every node in the diagnosis.
+	snap.Start = 73
+	node, diag, examined = alg.schedule(NewPodInfo(newPod("big", "3", "")), snap)
+	if node != "" || examined != 200 || len(diag.NodeReasons) != 200 || diag.Message() != "0/200 nodes are available: 200 Insufficient cpu." {
+		t.Fatalf("nothing fits: %q, %d examined, %q", node, examined, diag.Message())
 	}
 }

@@ -209,6 +209,7 @@ type report struct {
 // includes the decisions before it, and hands the binds to the workers.
 func (r *run) scheduleLoop(ctx context.Context) {
 	alg := r.s.cfg.Algorithm
+	start := 0
 	for {
 		pod, moves, ok := r.q.pop(ctx)
 		if !ok {
@@ -216,7 +217,12 @@ func (r *run) scheduleLoop(ctx context.Context) {
 		}
 		r.s.attempts.Add(1)
 		p := NewPodInfo(pod)
-		node, diag := alg.schedule(p, r.cache.snapshot())
+		snap := r.cache.snapshot()
+		snap.Start = start
+		node, diag, examined := alg.schedule(p, snap)
+		if len(snap.Nodes) > 0 {
+			start = (start + examined) % len(snap.Nodes)
+		}
 		if node == "" {
 			r.s.unschedulable.Add(1)
 			msg := diag.Message()

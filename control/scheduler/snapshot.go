@@ -238,6 +238,11 @@ func (n *NodeInfo) removePod(p *PodInfo) {
 // in name order, with its pods summed. It is read-only.
 type Snapshot struct {
 	Nodes []*NodeInfo
+	// Start is the node filtering starts from (wrapping around). When an
+	// Algorithm scores only a share of the nodes, the runner moves it on
+	// after every decision, as kube-scheduler does, so that every node
+	// gets its turn.
+	Start int
 }
 
 // NewSnapshot builds a snapshot from nodes and the pods bound to them
