@@ -192,3 +192,11 @@ func (c *Client) ServerVersion(ctx context.Context) (*version.Info, error) {
 	}
 	return &v, nil
 }
+
+// WithToken is a copy of the client that authenticates with a bearer
+// token instead.
+func (c *Client) WithToken(token string) (*Client, error) {
+	rc := c.cfg
+	rc.BearerToken, rc.BearerTokenFile, rc.CertData, rc.KeyData = token, "", nil, nil
+	return New(&rc)
+}

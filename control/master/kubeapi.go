@@ -271,3 +271,21 @@ func (m *Master) caCertPEM() []byte {
 	}
 	return nil
 }
+
+// NodeClient is a client of this master's Kubernetes API authenticated as
+// node (an in-process agent, e.g. the one `drover server --dev` runs).
+func (m *Master) NodeClient(node string) (*client.Client, error) {
+	c, err := m.LocalClient()
+	if err != nil {
+		return nil, err
+	}
+	ca := m.devKubeCA
+	if ca == nil {
+		ca, _ = m.tls.Current()
+	}
+	return c.WithToken(apiserver.NodeToken(caTokenKey(ca), node))
+}
+
+// CACertPEM is the CA certificate (PEM) the Kubernetes API's clients and
+// node agents trust.
+func (m *Master) CACertPEM() []byte { return m.caCertPEM() }

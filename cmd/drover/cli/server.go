@@ -51,6 +51,7 @@ type serverOptions struct {
 	maxBody         int64
 	clusterCIDR     string
 	nodeMask        int
+	noAgent         bool
 }
 
 func newServerCmd(s Streams) *cobra.Command {
@@ -84,7 +85,8 @@ Flags may also come from a YAML file (--config), keyed by flag name.`,
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&o.dev, "dev", false, "development mode: one master, ./drover-data, loopback only, plaintext (no TLS, no gossip encryption)")
+	f.BoolVar(&o.dev, "dev", false, "development mode: one master with a node agent (as root), ./drover-data, loopback only, plaintext store and gossip")
+	f.BoolVar(&o.noAgent, "no-agent", false, "with --dev: do not run a node agent in the server")
 	f.StringVar(&o.config, "config", "", "YAML file of flag values (flag name: value); command-line flags win")
 	f.StringVar(&o.id, "id", "", "this master's unique, stable ID (default: the host name; dev in --dev mode)")
 	f.StringVar(&o.dataDir, "data-dir", "", "where Raft's log, snapshots, keys and certificates live (default ./drover-data with --dev)")
@@ -287,6 +289,14 @@ func serverRun(ctx context.Context, s Streams, o *serverOptions) error {
 		return err
 	}
 	exe := exeName()
+	stopAgent := func() {}
+	agentNote := ""
+	if o.dev && !o.noAgent {
+		if stopAgent, agentNote, err = startDevAgent(ctx, m, dataDir, o.id, logger); err != nil {
+			m.Close(false)
+			return err
+		}
+	}
 	if o.dev {
 		fmt.Fprintf(s.Out, `drover server is running in development mode: one master, loopback only, the store
 and gossip in plaintext (the Kubernetes API is HTTPS with a local CA).
@@ -294,12 +304,15 @@ and gossip in plaintext (the Kubernetes API is HTTPS with a local CA).
   etcd API: %[3]s
   Kubernetes API: https://%[6]s
   data:     %[4]s
+  %[8]s
 
 Try it from another terminal:
   export KUBECONFIG=%[7]s
-  kubectl get namespaces          (or: %[5]s get namespaces)
-  kubectl create deployment web --image=busybox
-  %[5]s get deployments -o wide
+  %[5]s get nodes                  (kubectl works too, with the same KUBECONFIG)
+  %[5]s apply -f examples/web.yaml
+  %[5]s get pods -o wide           (then: curl http://<pod IP>/)
+  %[5]s logs web
+  %[5]s exec web -- ls /www
   %[5]s kv put /hello world
   %[5]s kv get /hello
   %[5]s kv watch /hello           (then put again)
@@ -308,7 +321,7 @@ Try it from another terminal:
   etcdctl --endpoints %[3]s get /hello
 
 Stop with Ctrl-C; the data stays in %[4]s.
-`, o.listen, o.id, m.APIAddr(), dataDir, exe, m.KubeAPIAddr(), m.KubeconfigPath())
+`, o.listen, o.id, m.APIAddr(), dataDir, exe, m.KubeAPIAddr(), m.KubeconfigPath(), agentNote)
 	} else {
 		logger.Info("master started", "id", o.id, "member", o.listen, "api", m.APIAddr(), "gossip", m.GossipAddr(), "data", dataDir)
 		if m.KeyNote != "" {
@@ -323,6 +336,7 @@ Start the other masters with it:
 	}
 
 	<-ctx.Done()
+	stopAgent()
 	if o.leaveOnTerm {
 		fmt.Fprintln(s.Err, "shutting down: leaving the cluster (it will remove this master from Raft)")
 	} else {
