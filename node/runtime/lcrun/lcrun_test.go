@@ -260,7 +260,7 @@ func waitSignalsSet(t *testing.T, rt runtime.Runtime, id string) {
 			}
 		}
 		return false
-	}, "%s to set up its SIGTERM handling", id)
+	}, func() string { return id + " to set up its SIGTERM handling" })
 }
 
 func readLog(t *testing.T, path string) []crilog.Entry {
@@ -396,6 +396,67 @@ func TestPrivileged(t *testing.T) {
 		if !slices.Equal(lines, want) {
 			t.Errorf("privileged=%v: %q, want %q", priv, lines, want)
 		}
+	}
+}
+
+// TestTerminalAndStdin: a container with TTY logs its terminal output as
+// stdout; Stdin keeps its standard input open, without it stdin is empty.
+func TestTerminalAndStdin(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	s := e.spec("tty", shArgs("tty; echo on-a-terminal")...)
+	s.TTY = true
+	if err := e.rt.Start(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if st := runtimetest.WaitState(t, e.rt, "tty", runtime.StateExited, 20*time.Second); st.ExitCode != 0 {
+		t.Errorf("tty container: %+v", st)
+	}
+	var lines []string
+	for _, en := range readLog(t, s.LogPath) {
+		if en.Stream != crilog.Stdout {
+			t.Errorf("terminal output on %s", en.Stream)
+		}
+		lines = append(lines, strings.TrimSuffix(string(en.Content), "\r"))
+	}
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "/dev/pts/") || lines[1] != "on-a-terminal" {
+		t.Errorf("tty log %q", lines)
+	}
+
+	// `read` gets EOF at once without Stdin; with it, it waits.
+	s = e.spec("no-stdin", shArgs("read line; echo read-returned $?")...)
+	if err := e.rt.Start(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	runtimetest.WaitState(t, e.rt, "no-stdin", runtime.StateExited, 20*time.Second)
+	if l := readLog(t, s.LogPath); len(l) != 1 || string(l[0].Content) != "read-returned 1" {
+		t.Errorf("no-stdin log %v", l)
+	}
+	s = e.spec("stdin", shArgs("read line; echo read-returned $?")...)
+	s.Stdin = true
+	if err := e.rt.Start(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.rt.Status(ctx, "stdin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The shell blocks waiting on the open pipe (busybox's read polls).
+	var fd0, wchan string
+	waitFor(t, func() bool {
+		fd0, _ = os.Readlink(fmt.Sprintf("/proc/%d/fd/0", st.Pid))
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", st.Pid))
+		wchan = string(b)
+		return strings.HasPrefix(fd0, "pipe:") && (strings.HasPrefix(wchan, "poll") || wchan == "pipe_read")
+	}, func() string { return fmt.Sprintf("the container to block reading stdin (fd 0 %s, wchan %s)", fd0, wchan) })
+	if err := e.rt.Stop(ctx, "stdin", 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := e.rt.Status(ctx, "stdin"); st.ExitCode != 137 {
+		t.Errorf("stdin container stopped: %+v", st)
+	}
+	if l := readLog(t, s.LogPath); len(l) != 0 {
+		t.Errorf("stdin container logged %v", l)
 	}
 }
 
@@ -584,9 +645,9 @@ func TestExecTTY(t *testing.T) {
 			TTY:  true, Stdin: stdinR, Stdout: out, Resize: resize,
 		})
 	}()
-	waitFor(t, func() bool { return strings.Contains(out.String(), "40 100") }, "initial size in %q", out)
+	waitFor(t, func() bool { return strings.Contains(out.String(), "40 100") }, func() string { return fmt.Sprintf("the initial size in %q", out) })
 	io.WriteString(stdinW, "hello\n")
-	waitFor(t, func() bool { return strings.Contains(out.String(), "got hello") }, "stdin echo in %q", out)
+	waitFor(t, func() bool { return strings.Contains(out.String(), "got hello") }, func() string { return fmt.Sprintf("the input echoed in %q", out) })
 	resize <- runtime.TermSize{Width: 120, Height: 50}
 	<-done
 	if err != nil || code != 3 {
@@ -740,7 +801,7 @@ func TestStats(t *testing.T) {
 		var err error
 		st, err = e.rt.Stats(ctx, "busy")
 		return err == nil && st.MemoryBytes > 20<<20 && st.CPUNanoseconds > uint64(50*time.Millisecond)
-	}, "stats %+v", &st)
+	}, func() string { return fmt.Sprintf("stats over 20 MiB and 50ms CPU: %+v", st) })
 	t.Logf("stats: %d MiB, %v CPU", st.MemoryBytes>>20, time.Duration(st.CPUNanoseconds))
 }
 
@@ -806,13 +867,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// waitFor polls cond for up to 20s.
-func waitFor(t *testing.T, cond func() bool, format string, args ...any) {
+// waitFor polls cond for up to 20s; describe says what was awaited, and
+// is called only on failure.
+func waitFor(t *testing.T, cond func() bool, describe func() string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for "+format, args...)
+			t.Fatalf("timed out waiting for %s", describe())
 		}
 		time.Sleep(5 * time.Millisecond) // polling interval
 	}

@@ -239,11 +239,8 @@ func (r *Runtime) launchShim(ctx context.Context, dir string, lock, shimLog *os.
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = shimLog, shimLog
 	cmd.ExtraFiles = []*os.File{readyW, lock} // fds 3 and 4
-	err = cmd.Run()                           // the fork step exits at once
+	forkErr := cmd.Run() // the fork step exits at once
 	readyW.Close()
-	if err != nil {
-		return nil, fmt.Errorf("shim: %w", err)
-	}
 
 	stop := context.AfterFunc(ctx, func() { readyR.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -253,6 +250,9 @@ func (r *Runtime) launchShim(ctx context.Context, dir string, lock, shimLog *os.
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("shim: %w", err)
+	}
+	if len(b) == 0 && forkErr != nil {
+		return nil, fmt.Errorf("shim: %w: %q", forkErr, tailFile(filepath.Join(dir, shimLogFile), 2048))
 	}
 	if len(b) == 0 {
 		return nil, fmt.Errorf("the shim exited without reporting: %q", tailFile(filepath.Join(dir, shimLogFile), 2048))
