@@ -448,7 +448,9 @@ func TestTerminalAndStdin(t *testing.T) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", st.Pid))
 		wchan = string(b)
 		return strings.HasPrefix(fd0, "pipe:") && (strings.HasPrefix(wchan, "poll") || wchan == "pipe_read")
-	}, func() string { return fmt.Sprintf("the container to block reading stdin (fd 0 %s, wchan %s)", fd0, wchan) })
+	}, func() string {
+		return fmt.Sprintf("the container to block reading stdin (fd 0 %s, wchan %s)", fd0, wchan)
+	})
 	if err := e.rt.Stop(ctx, "stdin", 0); err != nil {
 		t.Fatal(err)
 	}

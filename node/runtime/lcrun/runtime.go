@@ -239,7 +239,7 @@ func (r *Runtime) launchShim(ctx context.Context, dir string, lock, shimLog *os.
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = shimLog, shimLog
 	cmd.ExtraFiles = []*os.File{readyW, lock} // fds 3 and 4
-	forkErr := cmd.Run() // the fork step exits at once
+	forkErr := cmd.Run()                      // the fork step exits at once
 	readyW.Close()
 
 	stop := context.AfterFunc(ctx, func() { readyR.SetReadDeadline(time.Unix(1, 0)) })
