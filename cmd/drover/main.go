@@ -22,6 +22,6 @@ func main() {
 	root := cli.NewRoot(cli.Streams{Out: os.Stdout, Err: os.Stderr})
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, cli.ErrorText(err))
-		os.Exit(1)
+		os.Exit(cli.ExitCode(err))
 	}
 }

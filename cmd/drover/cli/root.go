@@ -41,6 +41,7 @@ Then, from another terminal:
 	root.AddCommand(newServerCmd(s), newKVCmd(s), newRaftCmd(s), newClusterCmd(s), newStoreCmd(s), newKeygenCmd(s), newVersionCmd(s))
 	// kubectl-style verbs over the Kubernetes-compatible API (kube.go).
 	root.AddCommand(newGetCmd(s), newDescribeCmd(s), newApplyCmd(s), newCreateCmd(s), newDeleteCmd(s), newScaleCmd(s), newConfigCmd(s), newAPIResourcesCmd(s))
+	root.AddCommand(newLogsCmd(s), newExecCmd(s))       // pods/log and pods/exec (logs.go, exec.go)
 	root.AddCommand(newCordonCmd(s), newUncordonCmd(s)) // node maintenance (cordon.go)
 	root.AddCommand(newImageCmd(s))
 	return root
