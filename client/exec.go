@@ -43,7 +43,7 @@ type ExecOptions struct {
 	Resize <-chan TermSize
 }
 
-// Exec streams of Kubernetes' channel protocol over WebSocket: every
+// The channels of Kubernetes' exec protocol over WebSocket: every
 // binary message starts with a channel byte.
 const (
 	execStdin  = 0
