@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,9 @@ import (
 // `init` and `shim`.
 func TestMain(m *testing.M) {
 	MaybeRunChild()
+	if cfg := os.Getenv(agentHelperEnv); cfg != "" {
+		os.Exit(agentHelper(cfg))
+	}
 	code := m.Run()
 	// Every test removes its own cgroups; this is the per-binary parent.
 	_ = removeEmptyCgroup(testCgroupTop())
@@ -586,6 +590,97 @@ func TestAgentRestart(t *testing.T) {
 		t.Errorf("stopped adopted: %+v", a)
 	}
 	e.rt = rt2
+}
+
+// agentHelperEnv makes the test binary an agent that starts containers and
+// waits to be killed (TestAgentKilled).
+const agentHelperEnv = "LCRUN_TEST_AGENT"
+
+func agentHelper(cfgJSON string) int {
+	var h struct {
+		Cfg   Config
+		Specs []*runtime.Spec
+	}
+	if err := json.Unmarshal([]byte(cfgJSON), &h); err != nil {
+		fmt.Println("bad config:", err)
+		return 2
+	}
+	rt, err := New(h.Cfg)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	for _, s := range h.Specs {
+		if err := rt.Start(context.Background(), s); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+	}
+	fmt.Println("started")
+	select {} // until killed
+}
+
+// TestAgentKilled kills (SIGKILL) an agent process that started
+// containers; a new agent adopts them and sees their exits.
+func TestAgentKilled(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	specs := []*runtime.Spec{
+		e.spec("k-exits", shArgs("trap 'exit 143' TERM; sleep 1 & wait $!; echo done; exit 7")...),
+		e.spec("k-runs", behaviourArgs(runtimetest.RunsUntilStopped())...),
+	}
+	b, _ := json.Marshal(struct {
+		Cfg   Config
+		Specs []*runtime.Spec
+	}{e.cfg, specs})
+	agent := exec.Command("/proc/self/exe")
+	agent.Env = append(os.Environ(), agentHelperEnv+"="+string(b))
+	out, err := agent.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "started\n" {
+		agent.Process.Kill()
+		agent.Wait()
+		t.Fatalf("agent: %q", line)
+	}
+	if err := agent.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	agent.Wait()
+
+	rt, err := New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rt = rt
+	for _, id := range []string{"k-exits", "k-runs"} {
+		st, err := rt.Status(ctx, id)
+		if err != nil || st.State != runtime.StateRunning {
+			t.Fatalf("%s after the agent was killed: %+v, %v", id, st, err)
+		}
+		if pp := parentOf(t, shimOf(t, st.Pid)); pp == agent.Process.Pid {
+			t.Errorf("%s's shim was the dead agent's child", id)
+		}
+	}
+	st := runtimetest.WaitState(t, rt, "k-exits", runtime.StateExited, 20*time.Second)
+	if st.ExitCode != 7 || st.Reason != "Error" {
+		t.Errorf("exit after the agent was killed: %+v", st)
+	}
+	if l := readLog(t, specs[0].LogPath); len(l) != 1 || string(l[0].Content) != "done" {
+		t.Errorf("log: %v", l)
+	}
+	waitSignalsSet(t, rt, "k-runs")
+	if err := rt.Stop(ctx, "k-runs", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := rt.Status(ctx, "k-runs"); st.ExitCode != 143 {
+		t.Errorf("adopted container stopped: %+v", st)
+	}
 }
 
 // TestShimKilled: a shim killed by hand loses the exit code, and says so.
