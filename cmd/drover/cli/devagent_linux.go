@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/control/master"
 	"github.com/droverhq/drover/node/host"
 	"github.com/droverhq/drover/node/image"
@@ -46,4 +47,33 @@ func startDevAgent(ctx context.Context, m *master.Master, dataDir, nodeName stri
 		}
 	}
 	return n.Stop, note, nil
+}
+
+// nodeAgentConfig is what `drover agent` runs with.
+type nodeAgentConfig struct {
+	name, dataDir, address, bridge string
+	daemonPort                     int
+	insecure                       []string
+	labels                         map[string]string
+	client                         *client.Client
+	clientCA                       []byte
+	log                            *slog.Logger
+}
+
+// runNodeAgent runs a node until ctx ends.
+func runNodeAgent(ctx context.Context, cfg nodeAgentConfig) error {
+	n, err := host.Start(ctx, host.Config{NodeName: cfg.name, DataDir: cfg.dataDir, Address: cfg.address, DaemonPort: cfg.daemonPort,
+		Client: cfg.client, ClientCA: cfg.clientCA, InsecureRegistries: cfg.insecure, Bridge: cfg.bridge, Labels: cfg.labels,
+		Version: Version, Logger: cfg.log})
+	if err != nil {
+		return err
+	}
+	defer n.Stop()
+	select {
+	case <-ctx.Done():
+		cfg.log.Info("agent stopping; containers keep running and are adopted when it restarts")
+		return nil
+	case err := <-n.Err():
+		return err
+	}
 }

@@ -44,5 +44,6 @@ Then, from another terminal:
 	root.AddCommand(newLogsCmd(s), newExecCmd(s))       // pods/log and pods/exec (logs.go, exec.go)
 	root.AddCommand(newCordonCmd(s), newUncordonCmd(s)) // node maintenance (cordon.go)
 	root.AddCommand(newImageCmd(s))
+	root.AddCommand(newAgentCmd(s)) // a node agent (agent.go)
 	return root
 }
