@@ -58,7 +58,7 @@ func New(gossipKey, joinSecret, caCertPEM []byte) string {
 func Parse(s string) (*Token, error) {
 	rest, ok := strings.CutPrefix(strings.TrimSpace(s), joinPrefix)
 	if !ok {
-		return nil, errors.New("not a drover join token (it starts with drover-join.; get one with: drover token join --data-dir <a master's data dir>)")
+		return nil, errors.New("not a drover join token (it starts with drover-join.; a master writes it to <data-dir>/join-token)")
 	}
 	parts := strings.Split(rest, ".")
 	if len(parts) != 3 {
