@@ -166,9 +166,9 @@ type Runtime interface {
 	// ErrExists. A failed Start leaves nothing behind.
 	Start(ctx context.Context, spec *Spec) error
 	// Stop sends SIGTERM, waits up to grace, then SIGKILL, and returns
-	// when the container has exited (its exit recorded). Stopping an
-	// exited container is a no-op; ErrNotFound if unknown. ctx bounds
-	// the whole call.
+	// when the container has exited (its exit recorded). A grace of zero
+	// or less sends SIGKILL at once. Stopping an exited container is a
+	// no-op; ErrNotFound if unknown. ctx bounds the whole call.
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	// Remove deletes an exited container and everything the runtime kept
 	// for it (state, cgroups); ErrRunning if it still runs, ErrNotFound

@@ -16,7 +16,8 @@
 // for example ["exit", "1", "after", "30s"]. Words may come in any order
 // and may follow a leading program name ("sh", "-c" are not interpreted:
 // ["sleep", "10"] runs until stopped). SIGTERM ends a container with 143,
-// SIGKILL with 137; both have reason "Error".
+// SIGKILL with 137 (Stop with no grace sends SIGKILL at once); both have
+// reason "Error".
 //
 // Exec understands "echo WORDS..." (prints WORDS and a newline, exit 0),
 // "exit CODE", and "cat" (copies stdin to stdout); "echo ..." and "exit"
@@ -24,6 +25,9 @@
 // anything else exits 0 with no output. Stats are made up: memory is a
 // quarter of the memory limit (4 MiB without one), CPU time is 1% of the
 // time the container has run.
+//
+// Specs are checked with runtime.ValidateSpec only: no RootFS, log file,
+// network namespace or mount is needed or looked at.
 //
 // A Runtime stands for one node's containers and its shims: to simulate an
 // agent restart, hand the same *Runtime to the new agent (its containers
@@ -239,6 +243,12 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 		r.mu.Unlock()
 		return nil
 	}
+	if grace <= 0 {
+		t := r.exitLocked(c, 137, "", now)
+		r.mu.Unlock()
+		stopTimer(t)
+		return nil
+	}
 	if !c.prog.ignoreTERM {
 		t := r.exitLocked(c, 143, "", now)
 		r.mu.Unlock()
@@ -248,16 +258,14 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 	exited := c.exitedChan
 	r.mu.Unlock()
 
-	if grace > 0 {
-		t := r.clock.NewTimer(grace)
-		defer t.Stop()
-		select {
-		case <-exited:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("stop %s: %w", id, ctx.Err())
-		case <-t.C():
-		}
+	graceTimer := r.clock.NewTimer(grace)
+	defer graceTimer.Stop()
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop %s: %w", id, ctx.Err())
+	case <-graceTimer.C():
 	}
 	now = r.clock.Now()
 	r.mu.Lock()
@@ -338,6 +346,9 @@ func (r *Runtime) running(id string) (*container, error) {
 
 // Exec implements runtime.Execer with the commands of the package doc.
 func (r *Runtime) Exec(ctx context.Context, id string, opts runtime.ExecOptions) (int, error) {
+	if len(opts.Args) == 0 {
+		return 0, fmt.Errorf("%w: exec in %s: no command", runtime.ErrInvalid, id)
+	}
 	r.mu.Lock()
 	_, err := r.running(id)
 	r.mu.Unlock()

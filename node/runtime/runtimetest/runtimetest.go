@@ -265,6 +265,15 @@ func testStopTERM(t *testing.T, h *Harness) {
 		t.Errorf("stop of a TERM-handling container took %v", took)
 	}
 	t.Logf("stop (SIGTERM handled) took %v", took)
+	// Stopping with no grace is SIGKILL at once, even for a container
+	// that would have handled SIGTERM.
+	start(t, h, rt, "term-now", RunsUntilStopped())
+	if err := rt.Stop(ctx, "term-now", 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := rt.Status(ctx, "term-now"); err != nil || st.ExitCode != 137 {
+		t.Errorf("stop with no grace: %+v, %v", st, err)
+	}
 	// Stopping again is a no-op and keeps the record.
 	if err := rt.Stop(ctx, "term", time.Second); err != nil {
 		t.Errorf("second stop: %v", err)
@@ -464,6 +473,9 @@ func testExec(t *testing.T, h *Harness) {
 		t.Errorf("exec in unknown: %v", err)
 	}
 	start(t, h, rt, "ex", RunsUntilStopped())
+	if _, err := ex.Exec(ctx, "ex", runtime.ExecOptions{}); !errors.Is(err, runtime.ErrInvalid) {
+		t.Errorf("exec with no command: %v", err)
+	}
 	var out, errb bytes.Buffer
 	code, err := ex.Exec(ctx, "ex", runtime.ExecOptions{Args: h.ExecArgs("hello exec", 5), Stdout: &out, Stderr: &errb})
 	if err != nil || code != 5 || out.String() != "hello exec\n" {
