@@ -935,6 +935,18 @@ func TestLatency(t *testing.T) {
 		}
 		remove = append(remove, time.Since(t0))
 	}
+	// What a shim costs in memory, running one container.
+	if err := e.rt.Start(ctx, e.spec("rss", behaviourArgs(runtimetest.RunsUntilStopped())...)); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := e.rt.Status(ctx, "rss")
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", shimOf(t, st.Pid))); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmRSS:") || strings.HasPrefix(l, "RssAnon:") {
+				t.Logf("shim %s", strings.Join(strings.Fields(l), " "))
+			}
+		}
+	}
 	for _, m := range []struct {
 		name string
 		d    []time.Duration
