@@ -97,6 +97,14 @@ func startAgentCluster(t *testing.T) *agentCluster {
 			dumpLogs(t, ms[0].proc)
 		}
 		unmountUnder(c.dataDir)
+		// The runtime's per-node state root and cgroup parents (removed by a
+		// clean agent shutdown; this one was killed).
+		os.RemoveAll(filepath.Join("/run/drover", c.node))
+		hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*/drover/" + c.node)
+		for _, h := range hierarchies {
+			removeCgroupTree(h)
+		}
+		exec.Command("ip", "link", "del", "dre2e0").Run() // the node's bridge
 	})
 	return c
 }
@@ -272,4 +280,15 @@ func (c *agentCluster) container(pod string) (string, int32) {
 		c.t.Fatalf("pod %s: %v %+v", pod, err, p.Status)
 	}
 	return p.Status.ContainerStatuses[0].ContainerID, p.Status.ContainerStatuses[0].RestartCount
+}
+
+// removeCgroupTree removes a cgroup directory and its (empty) children.
+func removeCgroupTree(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			removeCgroupTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	syscall.Rmdir(dir)
 }
