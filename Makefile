@@ -51,8 +51,8 @@ bench-api: build
 	./bin/apibench -drover ./$(BIN) $(BENCH_API_FLAGS)
 
 # The scheduler: 10,000 pods onto 1,000 hollow nodes (Node objects, no
-# agents) through a real API server over HTTPS, pods bound per second, 3
-# repetitions of each mode on fresh servers; about 3 min; see
+# agents) through a real API server over HTTPS, pods bound per second, 5
+# repetitions of each mode on fresh servers; about 2 min; see
 # docs/benchmarks.md. BENCH_SCHED_FLAGS="-sched.nodes=5000 -sched.reps=1"
 # and the like size it (-sched.pods, -sched.modes=backlog,stream,
 # -sched.bind-workers, -sched.creators).
