@@ -606,10 +606,27 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, ri *requestInfo,
 		writeStatus(w, err)
 		return
 	}
+	policy := deletePolicy(opts)
+	if ri.resource.Namespaced && len(opts.DryRun) == 0 && policy != metav1.DeletePropagationBackground {
+		cur, err := s.storage.Get(r.Context(), ri.resource, ri.namespace, ri.name, false)
+		if err != nil {
+			writeStatus(w, err)
+			return
+		}
+		m, _ := meta.Accessor(cur)
+		if err := s.cascade(r.Context(), ri.namespace, m.GetUID(), policy, 0); err != nil {
+			writeStatus(w, err)
+			return
+		}
+	}
 	res, err := s.storage.Delete(r.Context(), ri.resource, ri.namespace, ri.name, opts)
 	if err != nil {
 		writeStatus(w, err)
 		return
+	}
+	if res.Deleted && ri.resource.Namespaced && len(opts.DryRun) == 0 && policy == metav1.DeletePropagationBackground {
+		m, _ := meta.Accessor(res.Object)
+		s.cascadeInBackground(ri.namespace, m.GetUID())
 	}
 	code := http.StatusOK
 	if !res.Deleted {

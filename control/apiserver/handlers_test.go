@@ -812,3 +812,52 @@ func TestEventsAndNodeStatus(t *testing.T) {
 	e.must(200, "DELETE", "/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0", nil)
 	e.must(404, "GET", "/api/v1/namespaces/default/pods/p", nil)
 }
+
+// Deleting an owner follows propagationPolicy for its dependents.
+func TestDeletePropagation(t *testing.T) {
+	e := newEnv(t, 1, nil)
+	owned := func(kindPath, name string, owner metav1.Object, ownerKind, apiVersion string, body map[string]any) metav1.Object {
+		t.Helper()
+		md := body["metadata"].(map[string]any)
+		md["name"] = name
+		md["ownerReferences"] = []any{map[string]any{"apiVersion": apiVersion, "kind": ownerKind, "name": owner.GetName(), "uid": string(owner.GetUID())}}
+		var out metav1.ObjectMeta
+		var obj struct {
+			Metadata metav1.ObjectMeta `json:"metadata"`
+		}
+		decodeInto(t, e.must(201, "POST", kindPath, body), &obj)
+		out = obj.Metadata
+		return &out
+	}
+	chain := func(name string) {
+		t.Helper()
+		var d appsv1.Deployment
+		decodeInto(t, e.must(201, "POST", "/apis/apps/v1/namespaces/default/deployments", deployment(name, 1)), &d)
+		rsBody := deployment(name+"-rs", 1)
+		rsBody["kind"] = "ReplicaSet"
+		rs := owned("/apis/apps/v1/namespaces/default/replicasets", name+"-rs", &d, "Deployment", "apps/v1", rsBody)
+		owned("/api/v1/namespaces/default/pods", name+"-pod", rs, "ReplicaSet", "apps/v1", pod("", nil))
+	}
+	chain("bg")
+	e.must(200, "DELETE", "/apis/apps/v1/namespaces/default/deployments/bg", nil) // Background by default
+	e.eventually(10*time.Second, func() error {
+		if code, _ := e.do("GET", "/api/v1/namespaces/default/pods/bg-pod", nil); code != 404 {
+			return fmt.Errorf("dependent pod still there")
+		}
+		if code, _ := e.do("GET", "/apis/apps/v1/namespaces/default/replicasets/bg-rs", nil); code != 404 {
+			return fmt.Errorf("dependent replicaset still there")
+		}
+		return nil
+	})
+	chain("fg")
+	e.must(200, "DELETE", "/apis/apps/v1/namespaces/default/deployments/fg?propagationPolicy=Foreground", nil)
+	e.must(404, "GET", "/api/v1/namespaces/default/pods/fg-pod", nil) // gone before the owner
+	chain("or")
+	e.must(200, "DELETE", "/apis/apps/v1/namespaces/default/deployments/or", map[string]any{"propagationPolicy": "Orphan"})
+	var rs appsv1.ReplicaSet
+	decodeInto(t, e.must(200, "GET", "/apis/apps/v1/namespaces/default/replicasets/or-rs", nil), &rs)
+	if len(rs.OwnerReferences) != 0 {
+		t.Fatalf("orphaned replicaset keeps its owner: %+v", rs.OwnerReferences)
+	}
+	e.must(200, "GET", "/api/v1/namespaces/default/pods/or-pod", nil) // the pod's owner (the RS) still exists
+}
