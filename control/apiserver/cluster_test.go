@@ -196,3 +196,38 @@ func TestNoLostUpdates(t *testing.T) {
 	}
 	t.Logf("%d increments, %d conflicts retried, %d unanswered writes resolved by re-reading", clients*each, conflicts, indeterminate)
 }
+
+// Services created at once through three masters never share a cluster IP
+// or a node port.
+func TestServiceAllocationAcrossMasters(t *testing.T) {
+	e := newEnv(t, 3, nil)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ips, ports := map[string]string{}, map[int32]string{}
+	for i := 0; i < 45; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("s%d", i)
+			code, b := e.doOn(i%3, "POST", "/api/v1/namespaces/default/services", map[string]any{"metadata": map[string]any{"name": name},
+				"spec": map[string]any{"type": "NodePort", "ports": []any{map[string]any{"port": 80}}}})
+			if code != 201 {
+				t.Errorf("create %s: %d %s", name, code, b)
+				return
+			}
+			var s corev1.Service
+			decodeInto(t, b, &s)
+			mu.Lock()
+			defer mu.Unlock()
+			if other, dup := ips[s.Spec.ClusterIP]; dup {
+				t.Errorf("%s and %s both got %s", other, name, s.Spec.ClusterIP)
+			}
+			ips[s.Spec.ClusterIP] = name
+			if other, dup := ports[s.Spec.Ports[0].NodePort]; dup {
+				t.Errorf("%s and %s both got node port %d", other, name, s.Spec.Ports[0].NodePort)
+			}
+			ports[s.Spec.Ports[0].NodePort] = name
+		}()
+	}
+	wg.Wait()
+}
