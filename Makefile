@@ -12,8 +12,18 @@ LIN_HISTORIES ?= 300
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/drover
 
-# A single-member development store on 127.0.0.1:7380, data in ./drover-data.
+# A development cluster on this machine: one master (store, Kubernetes API,
+# scheduler) with a node agent running real containers, data in
+# ./drover-data. As root it first installs what the node needs (Debian:
+# busybox-static for the demo image, CNI plugins, iptables).
 run: build
+	@if [ "$$(id -u)" = 0 ]; then \
+	  need=""; \
+	  dpkg -s busybox-static >/dev/null 2>&1 || need="$$need busybox-static"; \
+	  [ -x /usr/lib/cni/bridge ] || need="$$need containernetworking-plugins"; \
+	  command -v iptables-save >/dev/null || need="$$need iptables"; \
+	  if [ -n "$$need" ]; then echo "make run: installing$$need"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; fi; \
+	else echo "make run: not root: the server runs without a node agent (pods stay Pending); run as root for containers"; fi
 	./$(BIN) server --dev
 
 # Everything, with the race detector: unit tests, in-process 3- and
