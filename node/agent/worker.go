@@ -421,6 +421,9 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		a.events.event(pod, corev1.EventTypeWarning, "Failed", fp, "Failed to pull image %q: %v", c.Image, err)
 		return err
 	}
+	if st.id == "" || st.status == nil {
+		a.events.event(pod, corev1.EventTypeNormal, "Pulled", fp, "Container image %q is present", c.Image)
+	}
 	next := st.attempt
 	if st.id != "" {
 		// Restart: the previous attempt's termination becomes lastState;
@@ -447,6 +450,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		a.events.event(pod, corev1.EventTypeWarning, "Failed", fp, "Error: %v", err)
 		return err
 	}
+	a.events.event(pod, corev1.EventTypeNormal, "Created", fp, "Created container %s", c.Name)
 	if err := a.cfg.Runtime.Start(ctx, spec); err != nil {
 		a.cfg.Runtime.Remove(ctx, id)
 		a.cfg.Images.ReleaseRootFS(id)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -102,7 +103,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	n := &Node{Agent: a, Images: images, Runtime: rt, cancel: cancel, errc: make(chan error, 2)}
-	n.wg.Add(2)
+	n.wg.Add(3)
+	go func() { defer n.wg.Done(); n.collectImages(ctx, cfg.Logger) }()
 	go func() {
 		defer n.wg.Done()
 		if err := a.Run(ctx); err != nil {
@@ -150,4 +152,32 @@ func ImportDemoImage(ctx context.Context, store *image.Store, busybox, ref strin
 	}
 	_, err = store.Import(ctx, &buf)
 	return err
+}
+
+// imageGCInterval and imageKeep: every interval, images no container uses
+// and nothing used for imageKeep are removed with their unshared layers.
+const (
+	imageGCInterval = 10 * time.Minute
+	imageKeep       = 24 * time.Hour
+)
+
+func (n *Node) collectImages(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(imageGCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := n.Images.GC(ctx, func(ref string) bool {
+			img, err := n.Images.Get(ref)
+			return err != nil || time.Since(img.LastUsed) < imageKeep
+		})
+		if err != nil {
+			log.Warn("image garbage collection failed", "err", err)
+			continue
+		}
+		log.Debug("image garbage collection", "result", fmt.Sprintf("%+v", res))
+	}
 }
