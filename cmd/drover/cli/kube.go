@@ -158,7 +158,9 @@ func kubeErr(err error) error {
 		}
 		return &connError{"Unable to connect to the server: " + ue.Err.Error(), err}
 	}
-	var ne net.Error
+	// Only network operations: a bare errno (a missing file, say) also
+	// satisfies net.Error and must not read as a connection failure.
+	var ne *net.OpError
 	if errors.As(err, &ne) {
 		return &connError{"Unable to connect to the server: " + ne.Error(), err}
 	}
