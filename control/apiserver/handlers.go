@@ -394,13 +394,17 @@ func decode(res *registry.Resource, body []byte) (runtime.Object, error) {
 
 func dryRun(r *http.Request) bool { return len(r.URL.Query()["dryRun"]) > 0 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request, ri *requestInfo, out output) {
+// bodyObject reads and decodes a request body as the resource's type.
+func (s *Server) bodyObject(r *http.Request, res *registry.Resource) (runtime.Object, error) {
 	body, err := s.bodyJSON(r)
 	if err != nil {
-		writeStatus(w, err)
-		return
+		return nil, err
 	}
-	obj, err := decode(ri.resource, body)
+	return decode(res, body)
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, ri *requestInfo, out output) {
+	obj, err := s.bodyObject(r, ri.resource)
 	if err != nil {
 		writeStatus(w, err)
 		return
@@ -438,12 +442,7 @@ func preconditionRV(res *registry.Resource, want string, cur runtime.Object) err
 }
 
 func (s *Server) update(w http.ResponseWriter, r *http.Request, ri *requestInfo, out output, sub string) {
-	body, err := s.bodyJSON(r)
-	if err != nil {
-		writeStatus(w, err)
-		return
-	}
-	obj, err := decode(ri.resource, body)
+	obj, err := s.bodyObject(r, ri.resource)
 	if err != nil {
 		writeStatus(w, err)
 		return
