@@ -253,6 +253,10 @@ func TestRestartPolicies(t *testing.T) {
 		}
 		if w := cs[0].State.Waiting; w != nil && w.Reason == "CrashLoopBackOff" {
 			seenBackOff = true
+			// It has run: Running, not Pending (as the kubelet says).
+			if p.Status.Phase != corev1.PodRunning {
+				t.Errorf("phase %s in CrashLoopBackOff, want Running", p.Status.Phase)
+			}
 		}
 		if cs[0].RestartCount < 2 || !seenBackOff {
 			return fmt.Errorf("restarts %d, back-off seen %v", cs[0].RestartCount, seenBackOff)

@@ -76,7 +76,7 @@ func (w *podWorker) podStatus(pod *corev1.Pod) corev1.PodStatus {
 			}
 		}
 	}
-	running, succeeded, failed, waiting := 0, 0, 0, 0
+	running, succeeded, failed, waiting, restarting := 0, 0, 0, 0, 0
 	allReady := true
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
@@ -89,6 +89,11 @@ func (w *podWorker) podStatus(pod *corev1.Pod) corev1.PodStatus {
 			succeeded++
 		case cst.State.Terminated != nil:
 			failed++
+		case cst.LastTerminationState.Terminated != nil:
+			// Waiting to run again (CrashLoopBackOff, a failing pull of
+			// a restart): it has run, so the pod is not Pending but
+			// Running, as the kubelet reports a crash-looping pod.
+			restarting++
 		default:
 			waiting++
 		}
@@ -99,9 +104,9 @@ func (w *podWorker) podStatus(pod *corev1.Pod) corev1.PodStatus {
 	n := len(pod.Spec.Containers)
 	if st.Phase != corev1.PodFailed && initDone {
 		switch {
-		case waiting > 0 && running == 0 && succeeded+failed == 0:
+		case waiting > 0 && running == 0 && restarting == 0 && succeeded+failed == 0:
 			st.Phase = corev1.PodPending
-		case running > 0 || waiting > 0:
+		case running > 0 || waiting > 0 || restarting > 0:
 			st.Phase = corev1.PodRunning
 		case succeeded == n:
 			st.Phase = corev1.PodSucceeded

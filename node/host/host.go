@@ -40,10 +40,13 @@ type Config struct {
 	InsecureRegistries []string
 	// Bridge is the CNI bridge (default drover0; one per node on a
 	// machine).
-	Bridge  string
-	Labels  map[string]string
-	Version string
-	Logger  *slog.Logger
+	Bridge string
+	Labels map[string]string
+	// BackoffInitial is the first restart back-off of a crashing
+	// container or failing pull (default 10s, as the kubelet).
+	BackoffInitial time.Duration
+	Version        string
+	Logger         *slog.Logger
 }
 
 // Node is a running real node.
@@ -94,7 +97,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	a, err := agent.New(agent.Config{NodeName: cfg.NodeName, Client: cfg.Client, Runtime: rt, Images: Images{Store: images},
 		Network: NewNetwork(cfg.DataDir, cfg.Bridge), DataDir: cfg.DataDir, Address: cfg.Address, DaemonPort: int32(cfg.DaemonPort),
-		Labels: cfg.Labels, Logger: cfg.Logger, Version: cfg.Version, RuntimeName: "libcontainer://" + lcrunVersion()})
+		Labels: cfg.Labels, BackoffInitial: cfg.BackoffInitial, Logger: cfg.Logger, Version: cfg.Version, RuntimeName: "libcontainer://" + lcrunVersion()})
 	if err != nil {
 		ln.Close()
 		rt.Close()

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/node/image"
 )
 
@@ -27,14 +28,59 @@ import (
 // CNI, image store) joined through gossip with the masters' join token.
 type agentCluster struct {
 	t       *testing.T
+	cfg     agentClusterConfig
 	kc      string // admin kubeconfig
 	agent   *proc
 	dataDir string
 	node    string
+	masters []*master
+	cl      *client.Client // api()
 }
 
-// startAgentCluster needs root: the agent runs real containers.
-func startAgentCluster(t *testing.T) *agentCluster {
+// agentClusterConfig places a cluster on this machine: tests that run
+// agents each need their own addresses, ports, pod range, bridge and node
+// name. Zero values take TestAgentRunsPods' settings.
+type agentClusterConfig struct {
+	masterIP    int    // masters on 127.0.0.<masterIP>, +1, +2 (default 11)
+	masterPorts int    // each master's port base (default 18980)
+	agentIP     string // the agent's --address (default 127.0.0.21)
+	agentPort   int    // the agent's gossip port; its daemon port is +1 (default 18995)
+	clusterCIDR string // default 10.252.0.0/16
+	bridge      string // default dre2e0
+	node        string // default e2e-<pid>
+	// masterArgs and agentArgs are extra flags of `drover server` and
+	// `drover agent`.
+	masterArgs, agentArgs []string
+}
+
+func (cfg *agentClusterConfig) defaults() {
+	if cfg.masterIP == 0 {
+		cfg.masterIP = 11
+	}
+	if cfg.masterPorts == 0 {
+		cfg.masterPorts = 18980
+	}
+	if cfg.agentIP == "" {
+		cfg.agentIP = "127.0.0.21"
+	}
+	if cfg.agentPort == 0 {
+		cfg.agentPort = 18995
+	}
+	if cfg.clusterCIDR == "" {
+		// A cluster CIDR of its own: a dev server on this machine uses 10.244/16.
+		cfg.clusterCIDR = "10.252.0.0/16"
+	}
+	if cfg.bridge == "" {
+		cfg.bridge = "dre2e0"
+	}
+	if cfg.node == "" {
+		cfg.node = fmt.Sprintf("e2e-%d", os.Getpid()%100000)
+	}
+}
+
+// requireAgentHost skips (fails in CI) unless this machine can run
+// containers: root and Debian's busybox-static.
+func requireAgentHost(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") != "" {
@@ -48,18 +94,34 @@ func startAgentCluster(t *testing.T) *agentCluster {
 		}
 		t.Skip("busybox-static not installed")
 	}
+}
+
+// startAgentCluster needs root: the agent runs real containers.
+func startAgentCluster(t *testing.T) *agentCluster {
+	t.Helper()
+	return startAgentClusterWith(t, agentClusterConfig{})
+}
+
+// startAgentClusterWith starts three masters and an agent as cfg says,
+// with the busybox image imported offline as e2e.local/busybox:v1. Its
+// cleanup removes the agent's pods, mounts, runtime state, cgroups and
+// bridge, also when the test failed.
+func startAgentClusterWith(t *testing.T, cfg agentClusterConfig) *agentCluster {
+	t.Helper()
+	requireAgentHost(t)
+	cfg.defaults()
 	key := gossipKey(t)
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	var ms []*master
 	for i := range dirs {
-		// A cluster CIDR of its own: a dev server on this machine uses 10.244/16.
-		args := []string{"--bootstrap-expect", "3", "--encrypt", key, "--cluster-cidr", "10.252.0.0/16"}
+		args := []string{"--bootstrap-expect", "3", "--encrypt", key, "--cluster-cidr", cfg.clusterCIDR}
 		if i > 0 {
 			args = append(args, "--join", ms[0].gossip)
 		}
-		ms = append(ms, startMaster(t, fmt.Sprintf("m%d", i+1), 11+i, 18980, dirs[i], args...))
+		args = append(args, cfg.masterArgs...)
+		ms = append(ms, startMaster(t, fmt.Sprintf("m%d", i+1), cfg.masterIP+i, cfg.masterPorts, dirs[i], args...))
 	}
-	c := &agentCluster{t: t, kc: waitKubeconfig(t, dirs[0]), dataDir: t.TempDir(), node: fmt.Sprintf("e2e-%d", os.Getpid()%100000)}
+	c := &agentCluster{t: t, cfg: cfg, kc: waitKubeconfig(t, dirs[0]), dataDir: t.TempDir(), node: cfg.node, masters: ms}
 	tokenFile := filepath.Join(dirs[0], "join-token")
 	waitFile(t, tokenFile)
 
@@ -79,9 +141,9 @@ func startAgentCluster(t *testing.T) *agentCluster {
 		t.Fatalf("drover image import: %v\n%s", err, out)
 	}
 
-	c.agent = &proc{t: t, id: "agent", dir: c.dataDir, logs: &logBuffer{}, args: []string{"agent", "--name", c.node,
-		"--join", ms[0].gossip, "--token-file", tokenFile, "--address", "127.0.0.21", "--gossip", "127.0.0.21:18995",
-		"--daemon-port", "18996", "--data-dir", c.dataDir, "--bridge", "dre2e0", "--log-level", "debug"}}
+	c.agent = &proc{t: t, id: "agent", dir: c.dataDir, logs: &logBuffer{}, args: append([]string{"agent", "--name", c.node,
+		"--join", ms[0].gossip, "--token-file", tokenFile, "--address", cfg.agentIP, "--gossip", fmt.Sprintf("%s:%d", cfg.agentIP, cfg.agentPort),
+		"--daemon-port", fmt.Sprint(cfg.agentPort + 1), "--data-dir", c.dataDir, "--bridge", cfg.bridge, "--log-level", "debug"}, cfg.agentArgs...)}
 	c.agent.start()
 	t.Cleanup(func() {
 		// Containers outlive their agent by design: have the agent remove
@@ -96,17 +158,26 @@ func startAgentCluster(t *testing.T) *agentCluster {
 			dumpLogs(t, c.agent)
 			dumpLogs(t, ms[0].proc)
 		}
-		unmountUnder(c.dataDir)
-		// The runtime's per-node state root and cgroup parents (removed by a
-		// clean agent shutdown; this one was killed).
-		os.RemoveAll(filepath.Join("/run/drover", c.node))
-		hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*/drover/" + c.node)
-		for _, h := range hierarchies {
-			removeCgroupTree(h)
-		}
-		exec.Command("ip", "link", "del", "dre2e0").Run() // the node's bridge
+		c.removeLeftovers()
 	})
 	return c
+}
+
+// removeLeftovers removes what a killed agent leaves on the machine:
+// containers still running (killed through their cgroups), mounts under
+// its data dir, the runtime's per-node state root, its cgroup parents and
+// its bridge.
+func (c *agentCluster) removeLeftovers() {
+	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*/drover/" + c.node)
+	for _, h := range hierarchies {
+		killCgroupTree(h)
+	}
+	unmountUnder(c.dataDir)
+	os.RemoveAll(filepath.Join("/run/drover", c.node))
+	for _, h := range hierarchies {
+		removeCgroupTree(h)
+	}
+	exec.Command("ip", "link", "del", c.cfg.bridge).Run() // the node's bridge
 }
 
 func waitFile(t *testing.T, path string) {
@@ -280,6 +351,24 @@ func (c *agentCluster) container(pod string) (string, int32) {
 		c.t.Fatalf("pod %s: %v %+v", pod, err, p.Status)
 	}
 	return p.Status.ContainerStatuses[0].ContainerID, p.Status.ContainerStatuses[0].RestartCount
+}
+
+// killCgroupTree SIGKILLs every process in a cgroup directory and below
+// (containers a killed agent left running; their shims exit with them).
+func killCgroupTree(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			killCgroupTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	for _, f := range strings.Fields(string(b)) {
+		var pid int
+		if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // removeCgroupTree removes a cgroup directory and its (empty) children.

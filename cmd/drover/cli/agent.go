@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,7 @@ type agentOptions struct {
 	daemonPort                                                                    int
 	insecureRegistries                                                            []string
 	labels                                                                        map[string]string
+	restartBackoff                                                                time.Duration
 }
 
 func newAgentCmd(s Streams) *cobra.Command {
@@ -51,6 +53,8 @@ Then, on the node:
 	f.StringVar(&o.bridge, "bridge", "drover0", "the CNI bridge pods attach to")
 	f.StringSliceVar(&o.insecureRegistries, "insecure-registry", nil, "registries (host[:port]) reached over plain HTTP")
 	f.StringToStringVar(&o.labels, "node-labels", nil, "labels for this Node, key=value,...")
+	f.DurationVar(&o.restartBackoff, "restart-backoff", 10*time.Second,
+		"first delay before restarting a crashed container or retrying a failed image pull; it doubles on each failure, up to 5m")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }
@@ -70,6 +74,9 @@ func agentRun(ctx context.Context, s Streams, o *agentOptions) error {
 	}
 	if o.address == "" {
 		return fmt.Errorf("--address is required: this node's IP, which masters use to reach it")
+	}
+	if o.restartBackoff <= 0 || o.restartBackoff > 5*time.Minute {
+		return fmt.Errorf("--restart-backoff %s: want a duration above 0 and at most 5m", o.restartBackoff)
 	}
 	if len(o.join) == 0 {
 		return fmt.Errorf("--join is required: a master's gossip address")
@@ -110,5 +117,5 @@ func agentRun(ctx context.Context, s Streams, o *agentOptions) error {
 	}
 	log.Info("joined the cluster", "node", o.name, "masters", strings.Join(cl.APIAddrs(), ","))
 	return runNodeAgent(ctx, nodeAgentConfig{name: o.name, dataDir: o.dataDir, address: o.address, daemonPort: o.daemonPort,
-		bridge: o.bridge, insecure: o.insecureRegistries, labels: o.labels, client: c, clientCA: cl.CACert, log: log})
+		bridge: o.bridge, insecure: o.insecureRegistries, labels: o.labels, restartBackoff: o.restartBackoff, client: c, clientCA: cl.CACert, log: log})
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/control/master"
@@ -55,6 +56,7 @@ type nodeAgentConfig struct {
 	daemonPort                     int
 	insecure                       []string
 	labels                         map[string]string
+	restartBackoff                 time.Duration
 	client                         *client.Client
 	clientCA                       []byte
 	log                            *slog.Logger
@@ -64,7 +66,7 @@ type nodeAgentConfig struct {
 func runNodeAgent(ctx context.Context, cfg nodeAgentConfig) error {
 	n, err := host.Start(ctx, host.Config{NodeName: cfg.name, DataDir: cfg.dataDir, Address: cfg.address, DaemonPort: cfg.daemonPort,
 		Client: cfg.client, ClientCA: cfg.clientCA, InsecureRegistries: cfg.insecure, Bridge: cfg.bridge, Labels: cfg.labels,
-		Version: Version, Logger: cfg.log})
+		BackoffInitial: cfg.restartBackoff, Version: Version, Logger: cfg.log})
 	if err != nil {
 		return err
 	}

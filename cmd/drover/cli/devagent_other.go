@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/control/master"
@@ -20,6 +21,7 @@ type nodeAgentConfig struct {
 	daemonPort                     int
 	insecure                       []string
 	labels                         map[string]string
+	restartBackoff                 time.Duration
 	client                         *client.Client
 	clientCA                       []byte
 	log                            *slog.Logger

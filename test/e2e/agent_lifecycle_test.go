@@ -1,0 +1,348 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/droverhq/drover/client"
+)
+
+// The tests in agent_lifecycle_test.go and the files beside it
+// (agent_*_test.go) each run a cluster of their own: masters on
+// 127.0.0.31-33 and the agent on 127.0.0.41, on ports 19100 + 20*slot
+// (masters: +0..+3, agent gossip and daemon: +10, +11; free for the test:
+// +12..+19), pods in 10.253.<16*slot>.0/20, bridge drlc<slot>. No other e2e
+// test uses these.
+const (
+	lcMasterIP  = 31
+	lcAgentIP   = "127.0.0.41"
+	lcPortBase  = 19100
+	lcSlotPorts = 20
+)
+
+// Slots of the lifecycle tests.
+const (
+	slotBackoff = iota
+	slotProbes
+	slotOOM
+	slotRegistry
+	slotAgentRestart
+	slotHostPort
+	slotGraceful
+)
+
+// lifecycleCluster starts three masters and an agent in slot, the agent
+// with a 1 s initial restart back-off (the kubelet's 10 s would make each
+// crash loop take minutes) and extra flags; it waits for the node to be
+// Ready.
+func lifecycleCluster(t *testing.T, slot int, agentArgs ...string) *agentCluster {
+	t.Helper()
+	base := lcPortBase + lcSlotPorts*slot
+	c := startAgentClusterWith(t, agentClusterConfig{
+		masterIP:    lcMasterIP,
+		masterPorts: base,
+		agentIP:     lcAgentIP,
+		agentPort:   base + 10,
+		clusterCIDR: fmt.Sprintf("10.253.%d.0/20", 16*slot),
+		bridge:      fmt.Sprintf("drlc%d", slot),
+		node:        fmt.Sprintf("lc%d-%d", slot, os.Getpid()%100000),
+		agentArgs:   append([]string{"--restart-backoff", "1s"}, agentArgs...),
+	})
+	c.waitOutput(`(?m)^`+c.node+`\s+Ready\s`, 60*time.Second, "get", "nodes")
+	return c
+}
+
+// slotPort is a port of slot free for the test itself (n in 0..7).
+func slotPort(slot, n int) int { return lcPortBase + lcSlotPorts*slot + 12 + n }
+
+// api is a Go client with the admin kubeconfig.
+func (c *agentCluster) api() *client.Client {
+	c.t.Helper()
+	if c.cl == nil {
+		cl, _, err := client.NewFromKubeconfig(c.kc, "")
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.cl = cl
+	}
+	return c.cl
+}
+
+// apply applies a manifest through the CLI.
+func (c *agentCluster) apply(manifest string) {
+	c.t.Helper()
+	f, err := os.CreateTemp(c.t.TempDir(), "manifest-*.yaml")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	f.WriteString(manifest)
+	f.Close()
+	c.must("apply", "-f", f.Name())
+}
+
+func (c *agentCluster) getPod(name string) (*corev1.Pod, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return client.GetTyped[corev1.Pod](ctx, c.api().Resource(client.Pods).Namespace("default"), name)
+}
+
+// waitPod polls pod name until cond holds and returns it; on timeout the
+// test fails with what the pod last looked like.
+func (c *agentCluster) waitPod(name string, within time.Duration, what string, cond func(*corev1.Pod) bool) *corev1.Pod {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	var last *corev1.Pod
+	var lastErr error
+	for time.Now().Before(deadline) {
+		p, err := c.getPod(name)
+		if err == nil {
+			last = p
+			if cond(p) {
+				return p
+			}
+		}
+		lastErr = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, _ := json.MarshalIndent(last, "", "  ")
+	c.t.Fatalf("pod %s: %s did not happen within %s (last error %v); last seen:\n%s", name, what, within, lastErr, b)
+	return nil
+}
+
+// podEvents lists the events about pod name.
+func (c *agentCluster) podEvents(name string) []*corev1.Event {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	evs, _, err := client.ListTyped[corev1.Event](ctx, c.api().Resource(client.Events).Namespace("default"), metav1.ListOptions{})
+	if err != nil {
+		c.t.Fatalf("list events: %v", err)
+	}
+	var out []*corev1.Event
+	for _, e := range evs {
+		if e.InvolvedObject.Kind == "Pod" && e.InvolvedObject.Name == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitEvent polls for an event about pod name with reason whose message
+// contains substr.
+func (c *agentCluster) waitEvent(pod, reason, substr string, within time.Duration) *corev1.Event {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	var seen []string
+	for time.Now().Before(deadline) {
+		seen = seen[:0]
+		for _, e := range c.podEvents(pod) {
+			if e.Reason == reason && strings.Contains(e.Message, substr) {
+				return e
+			}
+			seen = append(seen, e.Type+" "+e.Reason+": "+e.Message)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.t.Fatalf("no %s event with %q about pod %s within %s; events:\n%s", reason, substr, pod, within, strings.Join(seen, "\n"))
+	return nil
+}
+
+// waitGone polls until pod name no longer exists.
+func (c *agentCluster) waitGone(name string, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if _, err := c.getPod(name); client.IsNotFound(err) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("pod %s still exists after %s", name, within)
+}
+
+// ctr is the status of pod p's only container (or the named one).
+func ctr(p *corev1.Pod) *corev1.ContainerStatus {
+	if len(p.Status.ContainerStatuses) == 0 {
+		return nil
+	}
+	return &p.Status.ContainerStatuses[0]
+}
+
+func running(p *corev1.Pod) bool {
+	cs := ctr(p)
+	return p.Status.Phase == corev1.PodRunning && cs != nil && cs.State.Running != nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// containerCgroups lists container id's cgroup directories (one per
+// hierarchy) that exist.
+func (c *agentCluster) containerCgroups(id string) []string {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*/drover", c.node, id))
+	return dirs
+}
+
+// containerID strips the runtime prefix ("drover://") from a status's ID.
+func containerID(cs *corev1.ContainerStatus) string {
+	_, id, _ := strings.Cut(cs.ContainerID, "://")
+	return id
+}
+
+const backoffPods = `apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: crash
+    image: e2e.local/busybox:v1
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo crashing; exit 1"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: once}
+spec:
+  restartPolicy: OnFailure
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: data, emptyDir: {}}]
+  containers:
+  - name: once
+    image: e2e.local/busybox:v1
+    imagePullPolicy: Never
+    # Fails the first time, succeeds when restarted (emptyDir outlives
+    # container restarts).
+    command: ["sh", "-c", "if [ -e /data/ran ]; then exit 0; fi; touch /data/ran; exit 3"]
+    volumeMounts: [{name: data, mountPath: /data}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: done}
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - name: done
+    image: e2e.local/busybox:v1
+    imagePullPolicy: Never
+    command: ["sh", "-c", "exit 0"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: fail}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: fail
+    image: e2e.local/busybox:v1
+    imagePullPolicy: Never
+    command: ["sh", "-c", "exit 2"]
+`
+
+// Restart policies with real containers. Always: a container exiting 1 is
+// restarted again and again, its restart count only grows, between
+// restarts it waits in CrashLoopBackOff with a back-off that doubles, its
+// last termination (exit code 1, Error) is in lastState, the BackOff event
+// is recorded and the previous attempt's logs stay readable. OnFailure: a
+// failed container is restarted and the pod ends Succeeded once it exits
+// 0; exit 0 at once is Succeeded without a restart. Never: exit 2 is
+// phase Failed, not restarted.
+func TestAgentRestartBackoff(t *testing.T) {
+	c := lifecycleCluster(t, slotBackoff)
+	start := time.Now()
+	c.apply(backoffPods)
+
+	// crash: watch the restart count grow through CrashLoopBackOff. With
+	// --restart-backoff 1s the agent waits 1 s after the first exit, 2 s
+	// after the second, 4 s after the third.
+	backoffs := map[int32]string{} // restart count -> back-off in the waiting message
+	maxRestarts := int32(0)
+	p := c.waitPod("crash", 60*time.Second, "two restarts and CrashLoopBackOff", func(p *corev1.Pod) bool {
+		cs := ctr(p)
+		if cs == nil {
+			return false
+		}
+		if cs.RestartCount < maxRestarts {
+			t.Fatalf("restart count went down from %d to %d", maxRestarts, cs.RestartCount)
+		}
+		maxRestarts = cs.RestartCount
+		if w := cs.State.Waiting; w != nil && w.Reason == "CrashLoopBackOff" {
+			if !strings.Contains(w.Message, "restarting failed container=crash pod=crash") {
+				t.Fatalf("CrashLoopBackOff message: %q", w.Message)
+			}
+			backoffs[cs.RestartCount], _, _ = strings.Cut(strings.TrimPrefix(w.Message, "back-off "), " ")
+			if p.Status.Phase != corev1.PodRunning {
+				t.Fatalf("a pod in CrashLoopBackOff under restartPolicy Always is %s, want Running", p.Status.Phase)
+			}
+		}
+		return cs.RestartCount >= 2 && cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff"
+	})
+	cs := ctr(p)
+	if lt := cs.LastTerminationState.Terminated; lt == nil || lt.ExitCode != 1 || lt.Reason != "Error" {
+		t.Fatalf("lastState after a crash: %+v", cs.LastTerminationState)
+	}
+	if cs.Ready || podReady(p) {
+		t.Fatalf("a crash-looping container is ready")
+	}
+	// The back-off doubles: 2 s after the second exit, 4 s after the third.
+	if backoffs[1] != "2s" || backoffs[2] != "4s" {
+		t.Fatalf("back-off by restart count: %v, want 1:2s 2:4s", backoffs)
+	}
+	c.waitEvent("crash", "BackOff", "Back-off restarting failed container crash", 10*time.Second)
+	if out := c.must("get", "pod", "crash"); !strings.Contains(out, "CrashLoopBackOff") {
+		t.Fatalf("drover get pod does not show CrashLoopBackOff:\n%s", out)
+	}
+	if logs := c.must("logs", "crash", "--previous"); !strings.Contains(logs, "crashing") {
+		t.Fatalf("logs --previous: %q", logs)
+	}
+	t.Logf("crash: restart 2 in CrashLoopBackOff %s after apply", time.Since(start).Round(time.Millisecond))
+
+	// once (OnFailure): failed once, restarted, then succeeded.
+	p = c.waitPod("once", 30*time.Second, "phase Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+	cs = ctr(p)
+	if cs.RestartCount != 1 || cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 || cs.State.Terminated.Reason != "Completed" {
+		t.Fatalf("once: %+v", cs)
+	}
+	if lt := cs.LastTerminationState.Terminated; lt == nil || lt.ExitCode != 3 {
+		t.Fatalf("once: lastState %+v, want the exit 3 of the first attempt", cs.LastTerminationState)
+	}
+
+	// done (OnFailure, exit 0): Succeeded, never restarted.
+	p = c.waitPod("done", 30*time.Second, "phase Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+	if cs = ctr(p); cs.RestartCount != 0 || cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
+		t.Fatalf("done: %+v", cs)
+	}
+
+	// fail (Never, exit 2): Failed with the exit code, never restarted.
+	p = c.waitPod("fail", 30*time.Second, "phase Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+	cs = ctr(p)
+	if cs.RestartCount != 0 || cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 2 || cs.State.Terminated.Reason != "Error" {
+		t.Fatalf("fail: %+v", cs)
+	}
+	// Finished pods stay finished (the crash loop above took several
+	// resyncs of every pod).
+	for _, name := range []string{"done", "fail", "once"} {
+		p, err := c.getPod(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed || ctr(p).State.Terminated == nil {
+			t.Fatalf("%s left its final state: %s %+v", name, p.Status.Phase, ctr(p).State)
+		}
+	}
+}
