@@ -147,12 +147,15 @@ func startAgentClusterWith(t *testing.T, cfg agentClusterConfig) *agentCluster {
 	c.agent.start()
 	t.Cleanup(func() {
 		// Containers outlive their agent by design: have the agent remove
-		// what is left before it stops, then unmount anything still there.
-		if c.agent.cmd != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			exec.CommandContext(ctx, droverBin, "--kubeconfig", c.kc, "delete", "pods", "--all", "--grace-period", "0").Run()
-			cancel()
+		// what is left before it stops (starting it again if the test
+		// left it killed: it also tears down the pods' network sandboxes
+		// and port forwards), then unmount anything still there.
+		if c.agent.cmd == nil {
+			c.agent.start()
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		exec.CommandContext(ctx, droverBin, "--kubeconfig", c.kc, "delete", "pods", "--all", "--grace-period", "0").Run()
+		cancel()
 		c.agent.kill()
 		if t.Failed() {
 			dumpLogs(t, c.agent)
@@ -174,8 +177,18 @@ func (c *agentCluster) removeLeftovers() {
 	}
 	unmountUnder(c.dataDir)
 	os.RemoveAll(filepath.Join("/run/drover", c.node))
-	for _, h := range hierarchies {
-		removeCgroupTree(h)
+	// A cgroup can only be removed once its killed processes are gone.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		left := 0
+		for _, h := range hierarchies {
+			removeCgroupTree(h)
+			if _, err := os.Stat(h); err == nil {
+				left++
+			}
+		}
+		if left == 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	exec.Command("ip", "link", "del", c.cfg.bridge).Run() // the node's bridge
 }
