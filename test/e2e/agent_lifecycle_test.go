@@ -346,3 +346,87 @@ func TestAgentRestartBackoff(t *testing.T) {
 		}
 	}
 }
+
+const gracefulPods = `apiVersion: v1
+kind: Pod
+metadata: {name: polite}
+spec:
+  terminationGracePeriodSeconds: 30
+  volumes: [{name: out, hostPath: {path: %[1]s, type: Directory}}]
+  containers:
+  - name: polite
+    image: e2e.local/busybox:v1
+    imagePullPolicy: Never
+    # On SIGTERM: note it, take 2 s to clean up, note that, exit 0.
+    command: ["sh", "-c", "trap 'echo term >> /out/polite; sleep 2; echo done >> /out/polite; exit 0' TERM; echo started > /out/polite; sleep 3600 & wait"]
+    volumeMounts: [{name: out, mountPath: /out}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: stubborn}
+spec:
+  terminationGracePeriodSeconds: 30
+  volumes: [{name: out, hostPath: {path: %[1]s, type: Directory}}]
+  containers:
+  - name: stubborn
+    image: e2e.local/busybox:v1
+    imagePullPolicy: Never
+    # Notes SIGTERM and carries on.
+    command: ["sh", "-c", "trap 'echo ignored >> /out/stubborn' TERM; echo started > /out/stubborn; while true; do sleep 1; done"]
+    volumeMounts: [{name: out, mountPath: /out}]
+`
+
+// Graceful termination with real signals. A pod deleted with
+// --grace-period 10 whose container traps SIGTERM gets the signal, the
+// two seconds its handler takes, and is gone as soon as it exited (not
+// after the whole grace period); a container that ignores SIGTERM is
+// SIGKILLed once the deletion's grace period (3 s, overriding the pod's
+// 30) is over. Both leave no cgroup behind.
+func TestAgentGracefulTermination(t *testing.T) {
+	c := lifecycleCluster(t, slotGraceful)
+	out := t.TempDir() // a hostPath volume: the containers' notes outlive them
+	c.apply(fmt.Sprintf(gracefulPods, out))
+	note := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(out, name))
+		return string(b)
+	}
+
+	// polite: SIGTERM handled, exit within the grace period.
+	p := c.waitPod("polite", 30*time.Second, "running", running)
+	id := containerID(ctr(p))
+	if note("polite") != "started\n" {
+		t.Fatalf("polite wrote %q before its deletion", note("polite"))
+	}
+	start := time.Now()
+	c.must("delete", "pod", "polite", "--grace-period", "10")
+	took := time.Since(start)
+	t.Logf("polite: deleted in %s", took.Round(time.Millisecond))
+	if got := note("polite"); got != "started\nterm\ndone\n" {
+		t.Fatalf("polite's SIGTERM handler did not run to its end: %q", got)
+	}
+	if took < 2*time.Second || took > 8*time.Second {
+		t.Fatalf("deleting polite took %s: want its 2 s handler, and no wait for the rest of the 10 s grace period", took)
+	}
+	c.waitEvent("polite", "Killing", "Stopping container polite", 10*time.Second)
+	if left := c.containerCgroups(id); len(left) > 0 {
+		t.Fatalf("polite's cgroups are left: %v", left)
+	}
+
+	// stubborn: SIGTERM ignored, SIGKILL after the grace period given with
+	// the deletion.
+	p = c.waitPod("stubborn", 30*time.Second, "running", running)
+	id = containerID(ctr(p))
+	start = time.Now()
+	c.must("delete", "pod", "stubborn", "--grace-period", "3")
+	took = time.Since(start)
+	t.Logf("stubborn: deleted in %s", took.Round(time.Millisecond))
+	if took < 3*time.Second || took > 10*time.Second {
+		t.Fatalf("deleting stubborn took %s, want the 3 s grace period (not 0, not the pod's 30 s)", took)
+	}
+	if got := note("stubborn"); !strings.HasPrefix(got, "started\nignored\n") {
+		t.Fatalf("stubborn did not get SIGTERM first: %q", got)
+	}
+	if left := c.containerCgroups(id); len(left) > 0 {
+		t.Fatalf("stubborn's cgroups are left: %v", left)
+	}
+}
