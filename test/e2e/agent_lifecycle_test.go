@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -429,4 +430,166 @@ func TestAgentGracefulTermination(t *testing.T) {
 	if left := c.containerCgroups(id); len(left) > 0 {
 		t.Fatalf("stubborn's cgroups are left: %v", left)
 	}
+}
+
+const agentRestartPods = `apiVersion: v1
+kind: Pod
+metadata: {name: exit7}
+spec:
+  restartPolicy: Never
+  volumes: [{name: in, hostPath: {path: %[1]s, type: Directory}}]
+  containers:
+  - name: exit7
+    image: e2e.local/busybox:v1
+    imagePullPolicy: Never
+    # Exits 7 once the test creates the file on the host (the agent is
+    # down by then).
+    command: ["sh", "-c", "until [ -e /in/exit ]; do sleep 0.1; done; exit 7"]
+    volumeMounts: [{name: in, mountPath: /in}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: again7}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: in, hostPath: {path: %[1]s, type: Directory}}]
+  containers:
+  - name: again7
+    image: e2e.local/busybox:v1
+    imagePullPolicy: Never
+    command: ["sh", "-c", "until [ -e /in/exit ]; do sleep 0.1; done; exit 7"]
+    volumeMounts: [{name: in, mountPath: /in}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: gone}
+spec:
+  containers:
+  - name: gone
+    image: e2e.local/busybox:v1
+    imagePullPolicy: Never
+    command: ["sleep", "3600"]
+`
+
+// What happens while the agent is down (kill -9) is not lost. Containers
+// that exit meanwhile: their shims record the exit, and the restarted
+// agent reports it — exit7 (Never) Failed with exit code 7 from the same
+// container, again7 (Always) restarted with the exit 7 as lastState. A pod
+// force-deleted meanwhile: the restarted agent removes its container,
+// cgroups, root filesystem mount, network sandbox (netns, nat rules) and
+// pod directory.
+func TestAgentRestartKeepsExits(t *testing.T) {
+	c := lifecycleCluster(t, slotAgentRestart)
+	in := t.TempDir()
+	c.apply(fmt.Sprintf(agentRestartPods, in))
+	exit7 := c.waitPod("exit7", 30*time.Second, "running", running)
+	again7 := c.waitPod("again7", 30*time.Second, "running", running)
+	gone := c.waitPod("gone", 30*time.Second, "running", running)
+	exit7ID, again7ID, goneID := containerID(ctr(exit7)), containerID(ctr(again7)), containerID(ctr(gone))
+	goneUID := string(gone.UID)
+	if len(c.containerCgroups(goneID)) == 0 {
+		t.Fatalf("no cgroups for the running container %s", goneID)
+	}
+
+	c.agent.kill()
+	c.must("delete", "pod", "gone", "--grace-period", "0", "--force")
+	// Let exit7 and again7 exit while nobody watches but their shims.
+	if err := os.WriteFile(filepath.Join(in, "exit"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{exit7ID, again7ID} {
+		c.waitCgroupEmpty(id, 20*time.Second)
+	}
+	if left := c.leftoversOf(goneUID, goneID); len(left) < 5 {
+		t.Fatalf("with its agent down, the deleted pod's container, sandbox and mounts should still be there; found only:\n%s", strings.Join(left, "\n"))
+	}
+	if p, err := c.getPod("exit7"); err != nil || !running(p) {
+		t.Fatalf("exit7's status changed with its agent down (%v): %+v", err, p)
+	}
+
+	start := time.Now()
+	c.agent.start()
+	p := c.waitPod("exit7", 60*time.Second, "phase Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+	t.Logf("exit7: Failed %s after the agent restarted", time.Since(start).Round(time.Millisecond))
+	cs := ctr(p)
+	if term := cs.State.Terminated; term == nil || term.ExitCode != 7 || term.Reason != "Error" || term.ContainerID != "drover://"+exit7ID {
+		t.Fatalf("exit7: %+v, want terminated with exit code 7 by %s", cs.State, exit7ID)
+	}
+	if cs.RestartCount != 0 {
+		t.Fatalf("exit7 restarted under restartPolicy Never: %+v", cs)
+	}
+	p = c.waitPod("again7", 30*time.Second, "restarted", func(p *corev1.Pod) bool { return ctr(p).RestartCount >= 1 })
+	if lt := ctr(p).LastTerminationState.Terminated; lt == nil || lt.ExitCode != 7 {
+		t.Fatalf("again7: lastState %+v, want exit code 7", ctr(p).LastTerminationState)
+	}
+
+	// Everything of gone is removed.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		left := c.leftoversOf(goneUID, goneID)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left of the pod deleted while the agent was down:\n%s", strings.Join(left, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("gone: cleaned up %s after the agent restarted", time.Since(start).Round(time.Millisecond))
+}
+
+// waitCgroupEmpty waits until no process is left in container id's
+// cgroups.
+func (c *agentCluster) waitCgroupEmpty(id string, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		procs := ""
+		for _, dir := range c.containerCgroups(id) {
+			b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			procs += string(b)
+		}
+		if strings.TrimSpace(procs) == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("container %s still has processes: %s", id, procs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// leftoversOf lists what is left on the machine of pod uid and its
+// container id.
+func (c *agentCluster) leftoversOf(uid, id string) []string {
+	var left []string
+	for _, dir := range c.containerCgroups(id) {
+		left = append(left, "cgroup "+dir)
+	}
+	for _, p := range []string{
+		filepath.Join("/run/drover", c.node, id),              // runtime state
+		filepath.Join(c.dataDir, "pods", uid),                 // volumes, logs
+		filepath.Join(c.dataDir, "network", "netns", uid),     // network namespace
+		filepath.Join(c.dataDir, "network", "sandboxes", uid), // sandbox state
+	} {
+		if _, err := os.Stat(p); err == nil {
+			left = append(left, p)
+		}
+	}
+	if matches, _ := filepath.Glob(filepath.Join(c.dataDir, "network", "sandboxes", uid+"*")); len(matches) > 0 {
+		left = append(left, matches...)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(l, uid) {
+			left = append(left, "mount "+l)
+		}
+	}
+	nat, _ := exec.Command("iptables-save", "-t", "nat").Output()
+	for _, l := range strings.Split(string(nat), "\n") {
+		if strings.Contains(l, uid) {
+			left = append(left, "nat rule "+l)
+		}
+	}
+	return left
 }
