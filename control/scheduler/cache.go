@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -129,12 +130,16 @@ func (c *cache) addPod(pod *corev1.Pod) {
 	defer c.mu.Unlock()
 	if cp, ok := c.pods[pod.UID]; ok {
 		if cp.node == pod.Spec.NodeName && !cp.assumed {
-			cp.info.Pod = pod // requests, ports and owner cannot change
-			return
+			return // requests, ports and owner cannot change
 		}
 		c.removeLocked(pod.UID, cp)
 	}
-	c.addLocked(pod.UID, &cachedPod{info: NewPodInfo(pod), node: pod.Spec.NodeName})
+	info := NewPodInfo(pod)
+	// Only what was summed is needed from here on: keep no more of the
+	// pod than its identity (a cluster's bound pods add up).
+	info.Pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID}}
+	info.Pod.Spec.NodeName = pod.Spec.NodeName
+	c.addLocked(pod.UID, &cachedPod{info: info, node: pod.Spec.NodeName})
 }
 
 // assume counts a pod on a node before the bind is done. It refuses (false)
