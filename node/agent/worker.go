@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/droverhq/drover/client"
@@ -74,10 +75,33 @@ func newPodWorker(a *Agent, p *corev1.Pod) *podWorker {
 
 func (w *podWorker) update(p *corev1.Pod) {
 	w.mu.Lock()
+	old := w.pod
 	w.pod = p
 	w.gen++
 	w.mu.Unlock()
+	if old != nil && p != nil && old != p && onlyStatusChanged(old, p) {
+		// Most such updates are the echo of the worker's own status
+		// write. Syncing on them at once would end every state the
+		// status shows until the next sync: a failed pull's ErrImagePull
+		// would turn into ImagePullBackOff within milliseconds, so users
+		// would never see it. The resync and the containers' own
+		// wake-ups drive the worker instead, as the kubelet ignores
+		// status-only pod updates.
+		return
+	}
 	w.poke()
+}
+
+// onlyStatusChanged reports whether b differs from a only in its status
+// and in metadata the server maintains on every write.
+func onlyStatusChanged(a, b *corev1.Pod) bool {
+	if !equality.Semantic.DeepEqual(a.Spec, b.Spec) {
+		return false
+	}
+	am, bm := a.ObjectMeta, b.ObjectMeta
+	am.ResourceVersion, bm.ResourceVersion = "", ""
+	am.ManagedFields, bm.ManagedFields = nil, nil
+	return equality.Semantic.DeepEqual(am, bm)
 }
 
 func (w *podWorker) poke() {
