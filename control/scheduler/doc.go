@@ -63,7 +63,9 @@
 // precondition so that a pod bound meanwhile is left alone), and a
 // Warning event, reason FailedScheduling, source default-scheduler. Each
 // pod has one such Event object: later failed attempts update its count,
-// message and lastTimestamp. The pod waits until something changes that
+// message and lastTimestamp — at once when the message changes, otherwise
+// at most every 5 minutes (the attempts in between are counted), so that
+// many pods that fit nowhere do not keep the API server busy. The pod waits until something changes that
 // could make room: a node added, or changed in what the filters read
 // (readiness, cordon, labels, taints, allocatable — not heartbeats), or a
 // bound pod deleted or finished; and in any case about RetryInterval

@@ -26,12 +26,26 @@ const (
 // past it, a repeat starts a new Event object.
 const maxRemembered = 10000
 
+// eventRepeatInterval: a repeat with the same message is written at most
+// this often (kube's event correlator lets one through per object every
+// 5 minutes once its burst is spent). Every attempt is still counted; the
+// next write carries the count.
+const eventRepeatInterval = 5 * time.Minute
+
+// eventWriter is what the recorder needs of the API.
+type eventWriter interface {
+	createEvent(ctx context.Context, ev *corev1.Event) error
+	updateEvent(ctx context.Context, ns, name string, count int32, msg string, last metav1.Time) error
+}
+
 // recorder writes Warning events about pods, one Event object per pod and
 // reason: a repeat (the next failed attempt) updates that object's count,
-// message and lastTimestamp instead of creating another, so a pod retried
-// for an hour has one FailedScheduling event, not hundreds.
+// message and lastTimestamp instead of creating another — at once when
+// the message changed, else at most every eventRepeatInterval — so a pod
+// retried for an hour has one FailedScheduling event, not hundreds, and
+// ten thousand pods that fit nowhere do not keep the API server busy.
 type recorder struct {
-	api      api
+	api      eventWriter
 	log      *slog.Logger
 	instance string
 	now      func() time.Time
@@ -46,11 +60,13 @@ type eventKey struct {
 }
 
 type seenEvent struct {
-	name  string
-	count int32
+	name    string
+	count   int32     // attempts, written or not
+	msg     string    // as last written
+	written time.Time // when last written
 }
 
-func newRecorder(a api, log *slog.Logger, instance string, now func() time.Time) *recorder {
+func newRecorder(a eventWriter, log *slog.Logger, instance string, now func() time.Time) *recorder {
 	return &recorder{api: a, log: log, instance: instance, now: now, seen: map[eventKey]*seenEvent{}}
 }
 
@@ -58,17 +74,27 @@ func newRecorder(a api, log *slog.Logger, instance string, now func() time.Time)
 // concurrently (the reporters shard pods by UID).
 func (r *recorder) warn(ctx context.Context, pod *corev1.Pod, reason, msg string) error {
 	key := eventKey{pod.UID, reason}
-	now := metav1.NewTime(r.now())
+	t := r.now()
+	now := metav1.NewTime(t)
 	r.mu.Lock()
 	se := r.seen[key]
 	var count int32
 	if se != nil {
 		se.count++
+		if se.msg == msg && t.Sub(se.written) < eventRepeatInterval {
+			r.mu.Unlock()
+			return nil
+		}
 		count = se.count
 	}
 	r.mu.Unlock()
 	if se != nil {
 		err := r.api.updateEvent(ctx, pod.Namespace, se.name, count, msg, now)
+		if err == nil {
+			r.mu.Lock()
+			se.msg, se.written = msg, t
+			r.mu.Unlock()
+		}
 		if err == nil || !client.IsNotFound(err) {
 			return err
 		}
@@ -101,7 +127,7 @@ func (r *recorder) warn(ctx context.Context, pod *corev1.Pod, reason, msg string
 			break
 		}
 	}
-	r.seen[key] = &seenEvent{name: ev.Name, count: 1}
+	r.seen[key] = &seenEvent{name: ev.Name, count: 1, msg: msg, written: t}
 	r.mu.Unlock()
 	return nil
 }
