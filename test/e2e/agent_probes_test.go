@@ -98,6 +98,7 @@ func TestAgentProbes(t *testing.T) {
 	if lt := cs.LastTerminationState.Terminated; lt == nil || lt.ContainerID != "drover://"+first {
 		t.Fatalf("lastState is not the killed attempt %s: %+v", first, cs.LastTerminationState)
 	}
+	t.Logf("httpGet liveness: the killed attempt: exit code %d, %s", cs.LastTerminationState.Terminated.ExitCode, cs.LastTerminationState.Terminated.Reason)
 	c.waitEvent("live-http", "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404", 10*time.Second)
 	c.waitEvent("live-http", "Killing", "Container web failed liveness probe, will be restarted", 10*time.Second)
 

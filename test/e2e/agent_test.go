@@ -33,7 +33,6 @@ type agentCluster struct {
 	agent   *proc
 	dataDir string
 	node    string
-	masters []*master
 	cl      *client.Client // api()
 }
 
@@ -121,7 +120,7 @@ func startAgentClusterWith(t *testing.T, cfg agentClusterConfig) *agentCluster {
 		args = append(args, cfg.masterArgs...)
 		ms = append(ms, startMaster(t, fmt.Sprintf("m%d", i+1), cfg.masterIP+i, cfg.masterPorts, dirs[i], args...))
 	}
-	c := &agentCluster{t: t, cfg: cfg, kc: waitKubeconfig(t, dirs[0]), dataDir: t.TempDir(), node: cfg.node, masters: ms}
+	c := &agentCluster{t: t, cfg: cfg, kc: waitKubeconfig(t, dirs[0]), dataDir: t.TempDir(), node: cfg.node}
 	tokenFile := filepath.Join(dirs[0], "join-token")
 	waitFile(t, tokenFile)
 
