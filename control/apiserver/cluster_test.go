@@ -231,3 +231,33 @@ func TestServiceAllocationAcrossMasters(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Nodes registering at once through three masters all get distinct pod
+// subnets.
+func TestNodeSubnetsAcrossMasters(t *testing.T) {
+	e := newEnv(t, 3, nil)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[string]string{}
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("n%d", i)
+			code, b := e.doOn(i%3, "POST", "/api/v1/nodes", map[string]any{"metadata": map[string]any{"name": name}})
+			if code != 201 {
+				t.Errorf("register %s: %d %s", name, code, b)
+				return
+			}
+			var n corev1.Node
+			decodeInto(t, b, &n)
+			mu.Lock()
+			defer mu.Unlock()
+			if other, dup := seen[n.Spec.PodCIDR]; dup || n.Spec.PodCIDR == "" {
+				t.Errorf("%s got %q (also %s)", name, n.Spec.PodCIDR, other)
+			}
+			seen[n.Spec.PodCIDR] = name
+		}()
+	}
+	wg.Wait()
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
 
@@ -58,8 +59,11 @@ func podCIDRKey(cidr string) string {
 func (a *PodCIDRAllocator) allocate(ctx context.Context, s *Storage, node *corev1.Node) (*allocation, error) {
 	if node.Spec.PodCIDR == "" {
 		count := uint32(1) << (a.subBits - a.bits)
-		for i := uint32(0); i < count; i++ {
-			cand := a.subnet(i)
+		// Start at a random subnet: nodes registering at once on different
+		// masters would otherwise all race for the first free one.
+		start := rand.Uint32N(count)
+		for j := uint32(0); j < count; j++ {
+			cand := a.subnet((start + j) % count)
 			kv, err := s.getKV(ctx, podCIDRKey(cand), true)
 			if err != nil {
 				return nil, err
@@ -70,7 +74,10 @@ func (a *PodCIDRAllocator) allocate(ctx context.Context, s *Storage, node *corev
 			}
 		}
 		if node.Spec.PodCIDR == "" {
-			return nil, apierrors.NewInternalError(fmt.Errorf("no free pod subnet left in the cluster CIDR (%d nodes of /%d)", count, a.subBits))
+			// Kubernetes registers the node anyway; it gets a subnet when one
+			// is freed (not yet: a later update does not allocate) and its
+			// agent reports that it has none.
+			return &allocation{}, nil
 		}
 	} else if kv, err := s.getKV(ctx, podCIDRKey(node.Spec.PodCIDR), true); err != nil {
 		return nil, err
