@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/droverhq/drover/cmd/drover/cli.Version=$(VERSION)
 # Fault-injection scale: `make test-long` runs hundreds of linearizability histories.
 LIN_HISTORIES ?= 300
 
-.PHONY: build run test test-long bench bench-store bench-api bench-sched lint fuzz clean
+.PHONY: build run test test-long bench bench-store bench-api bench-sched bench-pods lint fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/drover
@@ -69,6 +69,25 @@ bench-api: build
 BENCH_SCHED_FLAGS ?=
 bench-sched:
 	$(GO) test -run '^TestSchedulingThroughput$$' -count=1 -v -timeout 60m ./control/scheduler/ -sched.bench $(BENCH_SCHED_FLAGS)
+
+# Pod startup on a real node (as root): 3 masters on 127.0.0.51-53 and one
+# `drover agent` (libcontainer, CNI on bridge drbench0, pods in
+# 10.254.0.0/16) beside Debian's runc on the same busybox rootfs; single
+# pods and bursts of 50 against the Kubernetes pod startup SLO, where the
+# time goes, the agent's and shims' memory with 50 pods; about 3 min; see
+# docs/benchmarks.md. BENCH_PODS_FLAGS=-quick for a ~1 min smoke run;
+# -json FILE; -masters 1; -reps N.
+BENCH_PODS_FLAGS ?=
+bench-pods: build
+	@if [ "$$(id -u)" != 0 ]; then echo "make bench-pods: needs root (it runs a real node agent and runc): sudo make bench-pods"; exit 1; fi
+	@need=""; \
+	  [ -x /usr/sbin/runc ] || [ -x /usr/bin/runc ] || need="$$need runc"; \
+	  dpkg -s busybox-static >/dev/null 2>&1 || need="$$need busybox-static"; \
+	  [ -x /usr/lib/cni/bridge ] || need="$$need containernetworking-plugins"; \
+	  command -v iptables-save >/dev/null || need="$$need iptables"; \
+	  if [ -n "$$need" ]; then echo "make bench-pods: installing$$need"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; fi
+	$(GO) build -o bin/podbench ./bench/podbench
+	./bin/podbench -drover ./$(BIN) $(BENCH_PODS_FLAGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz "^FuzzDecode$$" -fuzztime 60s ./raftstore/command
