@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 
@@ -89,9 +90,9 @@ func (n Network) List() ([]string, error) { return n.M.List() }
 
 // NewNetwork returns the agent's network factory for a node whose state
 // lives under dataDir.
-func NewNetwork(dataDir, bridge string) func(podCIDR string) (agent.Network, error) {
+func NewNetwork(dataDir, bridge string, log *slog.Logger) func(podCIDR string) (agent.Network, error) {
 	return func(podCIDR string) (agent.Network, error) {
-		m, err := network.New(network.Config{PodCIDR: podCIDR, Bridge: bridge, StateDir: filepath.Join(dataDir, "network")})
+		m, err := network.New(network.Config{PodCIDR: podCIDR, Bridge: bridge, StateDir: filepath.Join(dataDir, "network"), Logger: log})
 		if err != nil {
 			return nil, err
 		}

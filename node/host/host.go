@@ -96,7 +96,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("listen for the masters on %s:%d: %w", cfg.Address, cfg.DaemonPort, err)
 	}
 	a, err := agent.New(agent.Config{NodeName: cfg.NodeName, Client: cfg.Client, Runtime: rt, Images: Images{Store: images},
-		Network: NewNetwork(cfg.DataDir, cfg.Bridge), DataDir: cfg.DataDir, Address: cfg.Address, DaemonPort: int32(cfg.DaemonPort),
+		Network: NewNetwork(cfg.DataDir, cfg.Bridge, cfg.Logger.With("component", "network")), DataDir: cfg.DataDir, Address: cfg.Address, DaemonPort: int32(cfg.DaemonPort),
 		Labels: cfg.Labels, BackoffInitial: cfg.BackoffInitial, Logger: cfg.Logger, Version: cfg.Version, RuntimeName: "libcontainer://" + lcrunVersion()})
 	if err != nil {
 		ln.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -55,7 +56,12 @@ func (s *Store) Ensure(ctx context.Context, ref string, policy PullPolicy, creds
 	switch policy {
 	case PullNever, PullIfNotPresent:
 		if img, err := s.Get(p.key); err == nil {
-			s.touch(img.Ref)
+			// Last-used times only matter on GC's scale (hours): skip the
+			// synced index rewrite when the image was used a moment ago, so
+			// a burst of container starts does not queue on the index lock.
+			if s.now().Sub(img.LastUsed) > touchEvery {
+				s.touch(img.Ref)
+			}
 			return img, nil
 		} else if !errors.Is(err, ErrNotFound) {
 			return nil, err
@@ -71,6 +77,10 @@ func (s *Store) Ensure(ctx context.Context, ref string, policy PullPolicy, creds
 }
 
 // touch records that ref was just used.
+// touchEvery is how stale an image's last-used time may get before Ensure
+// records a new one.
+const touchEvery = time.Minute
+
 func (s *Store) touch(ref string) {
 	err := s.update(func(idx map[string]*Image) error {
 		if img, ok := idx[ref]; ok {
