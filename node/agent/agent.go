@@ -93,7 +93,8 @@ type Config struct {
 	DaemonPort int32
 	// StatusInterval is how often the Node's status and Lease are renewed
 	// (default 10s); ResyncInterval how often every pod is re-checked
-	// (default 2s: restarts and probes also wake workers on their own).
+	// (default 1s): container exits and the end of a restart back-off are
+	// noticed then; pod changes and probe results wake workers at once.
 	StatusInterval time.Duration
 	ResyncInterval time.Duration
 	// BackoffInitial and BackoffMax bound the restart back-off of crashing
@@ -142,7 +143,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.StatusInterval = 10 * time.Second
 	}
 	if cfg.ResyncInterval <= 0 {
-		cfg.ResyncInterval = 2 * time.Second
+		cfg.ResyncInterval = time.Second // as the kubelet's relist: how soon an exit is noticed
 	}
 	if cfg.BackoffInitial <= 0 {
 		cfg.BackoffInitial = backoffInitial

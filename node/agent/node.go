@@ -141,6 +141,9 @@ func (a *Agent) register(ctx context.Context) error {
 	if err := a.postStatus(ctx); err != nil {
 		a.log.Warn("posting node status failed", "err", err)
 	}
+	if node.Spec.PodCIDR == "" {
+		return fmt.Errorf("agent: node %s has no pod subnet: the cluster CIDR (--cluster-cidr on the masters) has none left", a.cfg.NodeName)
+	}
 	nw, err := a.cfg.Network(node.Spec.PodCIDR)
 	if err != nil {
 		return fmt.Errorf("agent: set up the pod network for %s: %w", node.Spec.PodCIDR, err)
