@@ -39,7 +39,8 @@ type containerState struct {
 	status    *runtime.Status // last observed
 
 	waitingReason, waitingMessage string
-	backoff                       time.Duration
+	backoff                       time.Duration // the wait before the next start
+	nextBackoff                   time.Duration // the wait after the next exit
 	backoffUntil                  time.Time
 	lastTerminated                *corev1.ContainerStateTerminated
 
@@ -387,16 +388,19 @@ func (w *podWorker) observe(ctx context.Context, st *containerState) {
 	st.status = s
 	if s.State == runtime.StateExited && (was == nil || was.State != runtime.StateExited) {
 		w.stopProbesOf(st)
-		ran := s.FinishedAt.Sub(s.StartedAt)
-		if ran > backoffReset {
-			st.backoff = 0
+		// As the kubelet: the first exit restarts at once; the next waits
+		// the initial back-off, each later one twice the last, up to the
+		// cap; a run longer than backoffReset starts over.
+		if s.FinishedAt.Sub(s.StartedAt) > backoffReset {
+			st.nextBackoff = 0
 		}
-		if st.backoff == 0 {
-			st.backoff = w.a.cfg.BackoffInitial
-		} else {
-			st.backoff = min(st.backoff*2, w.a.cfg.BackoffMax)
-		}
+		st.backoff = st.nextBackoff
 		st.backoffUntil = s.FinishedAt.Add(st.backoff)
+		if st.nextBackoff == 0 {
+			st.nextBackoff = w.a.cfg.BackoffInitial
+		} else {
+			st.nextBackoff = min(st.nextBackoff*2, w.a.cfg.BackoffMax)
+		}
 	}
 }
 

@@ -268,9 +268,10 @@ func TestAgentRestartBackoff(t *testing.T) {
 	start := time.Now()
 	c.apply(backoffPods)
 
-	// crash: watch the restart count grow through CrashLoopBackOff. With
-	// --restart-backoff 1s the agent waits 1 s after the first exit, 2 s
-	// after the second, 4 s after the third.
+	// crash: watch the restart count grow through CrashLoopBackOff. As the
+	// kubelet, the agent restarts the first exit at once; with
+	// --restart-backoff 1s it then waits 1 s after the second exit, 2 s
+	// after the third.
 	backoffs := map[int32]string{} // restart count -> back-off in the waiting message
 	maxRestarts := int32(0)
 	p := c.waitPod("crash", 60*time.Second, "two restarts and CrashLoopBackOff", func(p *corev1.Pod) bool {
@@ -300,9 +301,10 @@ func TestAgentRestartBackoff(t *testing.T) {
 	if cs.Ready || podReady(p) {
 		t.Fatalf("a crash-looping container is ready")
 	}
-	// The back-off doubles: 2 s after the second exit, 4 s after the third.
-	if backoffs[1] != "2s" || backoffs[2] != "4s" {
-		t.Fatalf("back-off by restart count: %v, want 1:2s 2:4s", backoffs)
+	// No back-off before the first restart; then it doubles: 1 s after the
+	// second exit, 2 s after the third.
+	if _, waited := backoffs[0]; waited || backoffs[1] != "1s" || backoffs[2] != "2s" {
+		t.Fatalf("back-off by restart count: %v, want 1:1s 2:2s and none before the first restart", backoffs)
 	}
 	c.waitEvent("crash", "BackOff", "Back-off restarting failed container crash", 10*time.Second)
 	if out := c.must("get", "pod", "crash"); !strings.Contains(out, "CrashLoopBackOff") {
