@@ -200,3 +200,10 @@ func (c *Client) WithToken(token string) (*Client, error) {
 	rc.BearerToken, rc.BearerTokenFile, rc.CertData, rc.KeyData = token, "", nil, nil
 	return New(&rc)
 }
+
+// Clone is a copy of the client with its own connection pool, for a
+// component whose traffic should not queue behind another's.
+func (c *Client) Clone() (*Client, error) {
+	rc := c.cfg
+	return New(&rc)
+}

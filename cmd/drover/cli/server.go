@@ -272,7 +272,13 @@ func serverRun(ctx context.Context, s Streams, o *serverOptions) error {
 		ServiceCIDR: o.serviceCIDR, NodePortRange: o.nodePorts, MaxRequestBytes: o.maxBody,
 		ClusterCIDR: o.clusterCIDR, NodeCIDRMaskSize: o.nodeMask,
 		LeaderWork: func(c *client.Client) []leader.Work {
-			sched, err := scheduler.New(scheduler.Config{Client: c, Logger: logger.With("component", "scheduler")})
+			// Its own connections: binds come many at a time (no HTTP/2 yet).
+			sc, err := c.Clone()
+			if err != nil {
+				logger.Error("scheduler not started", "err", err)
+				return nil
+			}
+			sched, err := scheduler.New(scheduler.Config{Client: sc, Logger: logger.With("component", "scheduler")})
 			if err != nil {
 				logger.Error("scheduler not started", "err", err)
 				return nil
