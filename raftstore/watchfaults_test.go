@@ -420,6 +420,16 @@ func runWatchFaults(t *testing.T, sc wfScenario) {
 	t.Logf("writes: %v", r.stats)
 	c.WaitConverged(20 * time.Second)
 	final := c.Store(0).Revision()
+	// A write whose writer gave up (indeterminate) may still sit in a
+	// leader's log and commit after the members looked converged: the
+	// final revision is the one that stays put for two election timeouts.
+	for stableSince := time.Now(); time.Since(stableSince) < 2*raftstoretest.FastConfig().ElectionTimeout; {
+		<-time.After(50 * time.Millisecond)
+		c.WaitConverged(20 * time.Second)
+		if r := c.Store(0).Revision(); r != final {
+			final, stableSince = r, time.Now()
+		}
+	}
 
 	// Every watcher must reach the final revision.
 	deadline := time.Now().Add(20 * time.Second)
