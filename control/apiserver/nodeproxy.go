@@ -208,23 +208,36 @@ func (s *Server) proxyExec(w http.ResponseWriter, r *http.Request, pod *corev1.P
 		return
 	}
 	defer front.Close()
-	done := make(chan struct{}, 2)
-	pump := func(dst, src *websocket.Conn) {
-		defer func() { done <- struct{}{} }()
+	// pump copies src to dst; it reports whether it stopped because src
+	// went away (rather than dst).
+	pump := func(dst, src *websocket.Conn) (srcGone bool) {
 		for {
 			mt, msg, err := src.ReadMessage()
 			if err != nil {
 				if ce, ok := err.(*websocket.CloseError); ok {
 					dst.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(ce.Code, ce.Text), time.Now().Add(time.Second))
 				}
-				return
+				return true
 			}
 			if err := dst.WriteMessage(mt, msg); err != nil {
-				return
+				return false
 			}
 		}
 	}
-	go pump(back, front)
-	go pump(front, back)
-	<-done
+	// The stream ends when the agent's side has been relayed to the end:
+	// the process's status comes last, possibly after the agent stopped
+	// reading (a late stdin message then fails, and must not cut the
+	// status off). A client that goes away closes the agent's side, which
+	// ends the command.
+	toClient := make(chan struct{})
+	go func() {
+		defer close(toClient)
+		pump(front, back)
+	}()
+	go func() {
+		if pump(back, front) {
+			back.Close()
+		}
+	}()
+	<-toClient
 }
