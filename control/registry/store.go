@@ -400,14 +400,9 @@ func (s *Storage) tryCreate(ctx context.Context, r *Resource, obj runtime.Object
 		setTypeMeta(r, obj)
 		return obj, false, nil
 	}
-	val, err := encode(r, obj)
+	resp, err := s.putIn(ctx, r, key, obj, t)
 	if err != nil {
 		return nil, false, err
-	}
-	t.Success = append([]raftstore.Op{{Type: command.OpPut, Key: []byte(key), Value: val}}, t.Success...)
-	resp, err := s.kv.Txn(ctx, t)
-	if err != nil {
-		return nil, false, storeErr(err)
 	}
 	if !resp.Succeeded {
 		if len(resp.Results[0].KVs) > 0 {
@@ -649,14 +644,9 @@ func (s *Storage) tryUpdate(ctx context.Context, r *Resource, key string, modRev
 	if opts.DryRun {
 		return next, false, nil
 	}
-	val, err := encode(r, next)
+	resp, err := s.putIn(ctx, r, key, next, t)
 	if err != nil {
 		return nil, false, err
-	}
-	t.Success = append([]raftstore.Op{{Type: command.OpPut, Key: []byte(key), Value: val}}, t.Success...)
-	resp, err := s.kv.Txn(ctx, t)
-	if err != nil {
-		return nil, false, storeErr(err)
 	}
 	if !resp.Succeeded {
 		return nil, true, nil
@@ -664,6 +654,21 @@ func (s *Storage) tryUpdate(ctx context.Context, r *Resource, key string, modRev
 	nm.SetResourceVersion(strconv.FormatInt(resp.Revision, 10))
 	setTypeMeta(r, next)
 	return next, false, nil
+}
+
+// putIn runs t with a put of obj at key as its first success op (the
+// compares and the other ops are the caller's).
+func (s *Storage) putIn(ctx context.Context, r *Resource, key string, obj runtime.Object, t *raftstore.Txn) (*raftstore.Response, error) {
+	val, err := encode(r, obj)
+	if err != nil {
+		return nil, err
+	}
+	t.Success = append([]raftstore.Op{{Type: command.OpPut, Key: []byte(key), Value: val}}, t.Success...)
+	resp, err := s.kv.Txn(ctx, t)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return resp, nil
 }
 
 // namespaceHolds: a terminating namespace waits for its spec finalizers.
@@ -735,16 +740,11 @@ func (s *Storage) Delete(ctx context.Context, r *Resource, ns, name string, opts
 			if dry {
 				return &DeleteResult{Object: next}, nil
 			}
-			val, err := encode(r, next)
-			if err != nil {
-				return nil, err
-			}
-			resp, err := s.kv.Txn(ctx, &raftstore.Txn{
+			resp, err := s.putIn(ctx, r, key, next, &raftstore.Txn{
 				Compares: []raftstore.Compare{{Key: []byte(key), Target: command.TargetModRev, Result: command.Equal, Int: kv.ModRev}},
-				Success:  []raftstore.Op{{Type: command.OpPut, Key: []byte(key), Value: val}},
 			})
 			if err != nil {
-				return nil, storeErr(err)
+				return nil, err
 			}
 			if !resp.Succeeded {
 				continue
