@@ -62,6 +62,9 @@ spec:
   containers:
   - name: app
     image: %[2]s/private/busybox:v1
+    # Always: the "private" pod may already have pulled this image, and
+    # IfNotPresent would (rightly) run it without asking the registry.
+    imagePullPolicy: Always
     command: ["sleep", "3600"]
 ---
 apiVersion: v1
